@@ -1,0 +1,1 @@
+"""Shipped model weights: safetensors files listed in manifest.toml (a data package)."""
