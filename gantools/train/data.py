@@ -1,0 +1,231 @@
+"""Training images from folders (recursive) or zip shards, decoded once and cached in memory.
+
+Sources yield RGB ``uint8`` arrays (HxWx3). Non-image files are skipped and counted; images
+smaller than ``min_side`` are upscaled on load (reported once, as a count). Batches are built by
+pure functions of ``(seed, step)`` in worker threads, ahead of the training loop, so that a
+resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class DataError(ValueError):
+    """A data folder that cannot be trained on (message names the path)."""
+
+
+@dataclass
+class Item:
+    """Where one image lives: a file, or a member of a zip archive."""
+
+    path: str
+    member: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.member or Path(self.path).name
+
+    def read_bytes(self) -> bytes:
+        if self.member is None:
+            return Path(self.path).read_bytes()
+        with zipfile.ZipFile(self.path) as zf:
+            return zf.read(self.member)
+
+
+@dataclass
+class ScanReport:
+    """What a scan found: images, and how many files were skipped or fixed."""
+
+    items: list[Item] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def scan(paths: list[str | Path], *, exclude: Callable[[str], bool] | None = None) -> ScanReport:
+    """List images under ``paths`` (files, folders searched recursively, ``.zip`` shards).
+
+    Order is deterministic (sorted). ``exclude(name)`` drops matching names (e.g. a held-out set).
+    """
+    report = ScanReport()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise DataError(f"{p}: no such file or folder")
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            zips = [f for f in files if f.suffix.lower() == ".zip"]
+            for f in files:
+                if f.suffix.lower() in IMAGE_EXTS:
+                    report.items.append(Item(str(f)))
+                elif f.suffix.lower() != ".zip" and not f.name.startswith("."):
+                    report.skipped.append(str(f))
+            for z in zips:
+                _scan_zip(z, report)
+        elif p.suffix.lower() == ".zip":
+            _scan_zip(p, report)
+        elif p.suffix.lower() in IMAGE_EXTS:
+            report.items.append(Item(str(p)))
+        else:
+            report.skipped.append(str(p))
+    if exclude is not None:
+        report.items = [it for it in report.items if not exclude(it.name)]
+    return report
+
+
+def _scan_zip(path: Path, report: ScanReport) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(n for n in zf.namelist() if not n.endswith("/"))
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{path}: not a readable zip archive ({exc})") from None
+    for n in names:
+        if Path(n).suffix.lower() in IMAGE_EXTS:
+            report.items.append(Item(str(path), n))
+        else:
+            report.skipped.append(f"{path}:{n}")
+
+
+def decode_rgb(data: bytes) -> np.ndarray | None:
+    """Decode bytes to RGB uint8 (HxWx3); 16-bit is reduced, alpha dropped, gray expanded."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if arr is None:
+        return None
+    return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+class ImageSet:
+    """In-memory cache of decoded training images.
+
+    ``transform`` (optional) runs once per image after decoding (e.g. resize faces to 64 px).
+    ``min_side``: smaller images are upscaled (Lanczos) so the shorter side equals it, or
+    skipped when ``small="skip"`` (for tasks where upscaled images would teach blur).
+    Files that fail to decode are skipped and counted in ``self.bad``.
+    """
+
+    def __init__(
+        self,
+        paths: list[str | Path],
+        *,
+        min_side: int = 0,
+        small: str = "upscale",
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        exclude: Callable[[str], bool] | None = None,
+        workers: int = 2,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        import cv2
+
+        report = scan(paths, exclude=exclude)
+        label = ", ".join(map(str, paths))
+        if not report.items:
+            extra = f" ({len(report.skipped)} non-image files skipped)" if report.skipped else ""
+            raise DataError(f"{label}: no images found{extra}")
+        self.skipped = len(report.skipped)
+        self.upscaled = 0
+        self.too_small = 0
+
+        def load(item: Item) -> np.ndarray | None:
+            try:
+                img = decode_rgb(item.read_bytes())
+            except OSError:
+                return None
+            if img is None:
+                return None
+            if min_side and min(img.shape[:2]) < min_side and small == "skip":
+                self.too_small += 1
+                return None
+            if min_side and min(img.shape[:2]) < min_side:
+                f = min_side / min(img.shape[:2])
+                size = (max(min_side, round(img.shape[1] * f)), max(min_side, round(img.shape[0] * f)))
+                img = cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4)
+                self.upscaled += 1
+            return transform(img) if transform is not None else img
+
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+            loaded = list(pool.map(load, report.items, chunksize=64))
+        self.images = [im for im in loaded if im is not None]
+        self.names = [it.name for it, im in zip(report.items, loaded) if im is not None]
+        self.bad = len(loaded) - len(self.images) - self.too_small
+        if not self.images:
+            raise DataError(f"{label}: none of the {len(loaded)} image files could be decoded")
+        if log is not None:
+            msg = f"{label}: {len(self.images)} images"
+            if self.skipped:
+                msg += f", {self.skipped} non-image files skipped"
+            if self.bad:
+                msg += f", {self.bad} unreadable images skipped"
+            if self.too_small:
+                msg += f", {self.too_small} images smaller than {min_side} px skipped"
+            if self.upscaled:
+                msg += f", {self.upscaled} images smaller than {min_side} px upscaled"
+            log(msg)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.images[i]
+
+
+def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``size`` x ``size`` crop at a random position (image must be at least that large)."""
+    h, w = img.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    return img[y : y + size, x : x + size]
+
+
+def random_flip_rot(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random horizontal flip and 90-degree rotation (the 8 dihedral variants)."""
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    return np.rot90(img, int(rng.integers(0, 4)))
+
+
+def to_batch_tensor(arrays: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    """List of HxWxC uint8 RGB arrays -> float tensor (N, C, H, W) in [0, 1]."""
+    import torch
+
+    stack = np.stack([np.ascontiguousarray(a) for a in arrays]).astype(np.float32) / 255.0
+    return torch.from_numpy(stack).permute(0, 3, 1, 2).contiguous()
+
+
+def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
+    """Independent, reproducible generator for one training step."""
+    return np.random.default_rng([seed, step, stream])
+
+
+class Prefetcher:
+    """Runs ``make(step)`` for upcoming steps in worker threads; yields results in order."""
+
+    def __init__(self, make: Callable[[int], dict], start: int, *, workers: int = 2, ahead: int = 4) -> None:
+        self.make = make
+        self.next = start
+        self.pool = cf.ThreadPoolExecutor(max(1, workers), thread_name_prefix="gantools-data")
+        self.ahead = ahead
+        self.queue: list[cf.Future] = []
+
+    def __iter__(self) -> Iterator[dict]:
+        return self
+
+    def __next__(self) -> dict:
+        while len(self.queue) < self.ahead:
+            self.queue.append(self.pool.submit(self.make, self.next + len(self.queue)))
+        fut = self.queue.pop(0)
+        self.next += 1
+        return fut.result()
+
+    def close(self) -> None:
+        for f in self.queue:
+            f.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
