@@ -75,11 +75,21 @@ class TorchPlugin(Plugin):
                 p.requires_grad_(False)
         self.model = model
 
-    def run_network(self, x: Any, precision: str) -> Any:
-        """Apply :meth:`forward` to a full image tensor, tiling when configured or needed."""
+    def _tile_for(self, x: Any) -> int:
+        tile = self.runtime.tile
+        if tile is None:
+            from gantools.tiling import auto_tile
+
+            tile = auto_tile(x.shape[-2], x.shape[-1], self.scale) if self.descriptor.tiling else 0
+        if tile and not self.descriptor.tiling:
+            tile = 0
+        return tile
+
+    def iter_network(self, x: Any, precision: str, tile: int | None = None) -> Any:
+        """Yield ``(y0, band)``: output row bands of :meth:`forward` on the whole image ``x``."""
         import torch
 
-        from gantools.tiling import auto_tile, run_tiled
+        from gantools.tiling import iter_tiled
 
         x = x.to(self.device)
         if precision == "bf16" and self.device.type == "cpu":
@@ -89,15 +99,21 @@ class TorchPlugin(Plugin):
             with autocast(precision, self.device):
                 return self.forward(t).float()
 
-        tile = self.runtime.tile
-        if tile is None and self.descriptor.tiling:
-            tile = auto_tile(x.shape[-2], x.shape[-1], self.scale)
-        if tile and self.descriptor.tiling and max(x.shape[-2:]) > tile:
-            return run_tiled(fn, x, scale=self.scale, tile=tile, overlap=self.tile_overlap, multiple=self.size_multiple)
-        return run_tiled(fn, x, scale=self.scale, tile=0, overlap=0, multiple=self.size_multiple, min_size=self.min_size)
+        tile = self._tile_for(x) if tile is None else tile
+        yield from iter_tiled(fn, x, scale=self.scale, tile=tile, overlap=self.tile_overlap if tile else 0,
+                              multiple=self.size_multiple, min_size=self.min_size)
+
+    def run_network(self, x: Any, precision: str) -> Any:
+        """Apply :meth:`forward` to a full image tensor, tiling when configured or needed."""
+        import torch
+
+        bands = [b for _, b in self.iter_network(x, precision)]
+        return bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
 
     def process(self, image: np.ndarray) -> np.ndarray:
         import torch
+
+        from gantools.tiling import MIN_TILE, is_oom
 
         self.check_image(image)
         self.ensure_setup()
@@ -106,13 +122,28 @@ class TorchPlugin(Plugin):
         if layout.gray:
             x = x.expand(-1, 3, -1, -1)
         precision = self.precision_for(image)
-        with torch.inference_mode():
-            y = self.run_network(x, precision).float().clamp(0, 1)
-        if layout.gray:
-            from kornia.color import rgb_to_grayscale
-
-            y = rgb_to_grayscale(y)
-        out = convert.from_tensor(y, layout.dtype)
+        h, w = image.shape[:2]
+        out = np.empty((h * self.scale, w * self.scale, color.shape[2]), layout.dtype)
+        tile = self._tile_for(x)
+        while True:
+            try:
+                with torch.inference_mode():
+                    for y0, band in self.iter_network(x, precision, tile):
+                        out[y0 : y0 + band.shape[-2]] = self._to_array(band, layout)
+                break
+            except RuntimeError as exc:  # allocation failure: retry with smaller tiles
+                current = tile or max(h, w)
+                if not is_oom(exc) or not self.descriptor.tiling or current // 2 < max(MIN_TILE, self.tile_overlap + 1):
+                    raise
+                tile = current // 2
         if alpha is not None:
             alpha = self.process_alpha(alpha, out.shape[:2])
         return convert.merge(out, alpha, layout)
+
+    def _to_array(self, band: Any, layout: convert.Layout) -> np.ndarray:
+        band = band.float().clamp(0, 1)
+        if layout.gray:
+            from kornia.color import rgb_to_grayscale
+
+            band = rgb_to_grayscale(band)
+        return convert.from_tensor(band, layout.dtype)

@@ -1,0 +1,280 @@
+"""Run an image network whole or tile by tile, with padding to the sizes the network needs.
+
+``fn`` maps ``(N, C, h, w)`` to ``(N, C', h*scale, w*scale)``. The image is first padded at the
+bottom/right (reflect, or replicate where the image is too small to reflect) to a multiple of
+``multiple`` and at least ``min_size``, and the output is cropped back to ``(H*scale, W*scale)``.
+
+Tiling splits the padded image into a grid of cores of about ``tile`` input pixels, aligned to
+``multiple`` (so strided networks see the same pixel phase as untiled), each run with
+``overlap`` pixels of context on every side. Neighbouring outputs are blended with linear ramps
+``feather`` input pixels wide, centred on the seam, and per-pixel weights sum to 1. A tile's
+output is exact wherever its context covers the network's receptive field, so the tiled result
+equals the untiled one when the receptive-field radius is at most ``overlap - feather / 2``
+(``feather=0``: a hard seam, exact for radius <= overlap).
+
+torch is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import TYPE_CHECKING, Callable, Iterator
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_MB = 1024
+#: activation bytes per *output* pixel assumed by :func:`auto_tile` (~64 fp32 channels x 4 live buffers)
+DEFAULT_BYTES_PER_PIXEL = 1024
+MIN_TILE = 64
+OOM_MARKERS = ("out of memory", "defaultcpuallocator")
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _pad_axis(x: Tensor, dim: int, amount: int) -> Tensor:
+    import torch.nn.functional as F
+
+    if amount <= 0:
+        return x
+    pad = (0, amount, 0, 0) if dim == -1 else (0, 0, 0, amount)
+    mode = "reflect" if amount < x.shape[dim] else "replicate"
+    return F.pad(x, pad, mode=mode)
+
+
+def pad_to(x: Tensor, multiple: int = 1, min_size: int = 1) -> Tensor:
+    """Pad ``x`` at the bottom/right so H and W are multiples of ``multiple`` and >= ``min_size``."""
+    h, w = x.shape[-2:]
+    th = _round_up(max(h, min_size), multiple)
+    tw = _round_up(max(w, min_size), multiple)
+    return _pad_axis(_pad_axis(x, -1, tw - w), -2, th - h)
+
+
+def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: bool) -> Tensor:
+    import torch
+
+    if channels_last:
+        t = t.contiguous(memory_format=torch.channels_last)
+    out = fn(t)
+    want = (t.shape[-2] * scale, t.shape[-1] * scale)
+    if tuple(out.shape[-2:]) != want:
+        raise ValueError(
+            f"network output is {tuple(out.shape[-2:])} for input {tuple(t.shape[-2:])}; "
+            f"expected {want} for scale {scale}"
+        )
+    return out
+
+
+def _bounds(length: int, tile: int, multiple: int) -> list[int]:
+    """Core boundaries 0 = b0 < b1 < ... = length, evenly spread, on multiples of ``multiple``."""
+    n = max(1, math.ceil(length / tile))
+    units = length // multiple
+    return [round(i * units / n) * multiple for i in range(n + 1)]
+
+
+def _axis_weights(bounds: list[int], scale: int, half: float, length: int):
+    """Per-tile 1D blend weights over the whole output axis (they sum to 1 at every pixel)."""
+    import torch
+
+    u = torch.arange(length * scale, dtype=torch.float64) + 0.5
+    raw = []
+    for i in range(len(bounds) - 1):
+        w = torch.ones_like(u)
+        for seam, rising in ((bounds[i], True), (bounds[i + 1], False)):
+            if 0 < seam < length:
+                s = seam * scale
+                if half > 0:
+                    ramp = ((u - (s - half * scale)) / (2 * half * scale)).clamp(0, 1)
+                else:
+                    ramp = (u >= s).double()
+                w = w * (ramp if rising else 1 - ramp)
+        raw.append(w)
+    total = torch.stack(raw).sum(0)
+    return [(w / total).float() for w in raw]
+
+
+def run_tiled(
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    multiple: int = 1,
+    min_size: int = 1,
+    feather: int | None = None,
+) -> Tensor:
+    """Apply ``fn`` to ``x`` (N, C, H, W) whole (``tile=0``) or in tiles; see the module docstring.
+
+    ``feather`` defaults to ``overlap`` (a ramp ``overlap`` pixels wide, leaving ``overlap/2``
+    clean context). ``tile`` and ``overlap`` are rounded up to multiples of ``multiple``.
+    Returns (N, C', H*scale, W*scale) in the dtype ``fn`` returns (blending is done in fp32).
+    """
+    import torch
+
+    bands = list(iter_tiled(fn, x, scale=scale, tile=tile, overlap=overlap, multiple=multiple,
+                            min_size=min_size, feather=feather))
+    return bands[0][1] if len(bands) == 1 else torch.cat([b for _, b in bands], dim=-2)
+
+
+def iter_tiled(
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    multiple: int = 1,
+    min_size: int = 1,
+    feather: int | None = None,
+) -> Iterator[tuple[int, Tensor]]:
+    """Like :func:`run_tiled`, but yields finished output row bands ``(y0, band)`` top to bottom.
+
+    Only one row of tiles is held in fp32 at a time, so callers that write each band into their
+    own (e.g. uint8) output buffer need memory for that buffer plus one band, not a full-size
+    fp32 copy of the output.
+    """
+    import torch
+
+    if tile < 0 or overlap < 0:
+        raise ValueError(f"tile ({tile}) and overlap ({overlap}) must not be negative")
+    if tile and tile <= overlap:
+        raise ValueError(f"tile size {tile} must be larger than the overlap {overlap}")
+    multiple, min_size = max(1, int(multiple)), max(1, int(min_size))
+    h, w = x.shape[-2:]
+    oh, ow = h * scale, w * scale
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    xp = pad_to(x, multiple, min_size)
+    hp, wp = xp.shape[-2:]
+    tile_m = _round_up(tile, multiple)
+    if tile == 0 or (hp <= tile_m and wp <= tile_m):
+        yield 0, _call(fn, xp, scale, channels_last)[..., :oh, :ow]
+        return
+
+    ov = _round_up(overlap, multiple)
+    feather = overlap if feather is None else feather
+    half = min(feather / 2, ov)
+    min_ext = _round_up(min_size, multiple)
+    ys, xs = _bounds(hp, tile_m, multiple), _bounds(wp, tile_m, multiple)
+    wy, wx = _axis_weights(ys, scale, half, hp), _axis_weights(xs, scale, half, wp)
+
+    def extent(b: list[int], i: int, length: int) -> tuple[int, int]:
+        lo, hi = max(0, b[i] - ov), min(length, b[i + 1] + ov)
+        if hi - lo < min_ext:  # grow inside the image rather than pad mid-image
+            hi = min(length, lo + min_ext)
+            lo = max(0, hi - min_ext)
+        return lo, hi
+
+    band = None  # fp32 accumulator for output rows [band_lo, band_lo + band.shape[-2])
+    band_lo = 0
+    out_dtype = None
+    for i in range(len(ys) - 1):
+        y0, y1 = extent(ys, i, hp)
+        lo, hi = y0 * scale, y1 * scale
+        row = None
+        for j in range(len(xs) - 1):
+            x0, x1 = extent(xs, j, wp)
+            t = _call(fn, xp[..., y0:y1, x0:x1], scale, channels_last)
+            if row is None:
+                out_dtype = t.dtype
+                row = torch.zeros((*t.shape[:-2], hi - lo, wp * scale), dtype=torch.float32, device=t.device)
+            mask = wy[i][lo:hi, None] * wx[j][None, x0 * scale : x1 * scale]
+            row[..., x0 * scale : x1 * scale] += t.float() * mask.to(t.device)
+        if band is None:
+            band, band_lo = row, lo
+        else:  # rows overlap the previous band's tail: extend it, then add
+            keep = band.shape[-2]
+            grow = hi - (band_lo + keep)
+            if grow > 0:
+                band = torch.cat([band, row.new_zeros((*row.shape[:-2], grow, row.shape[-1]))], dim=-2)
+            band[..., lo - band_lo : hi - band_lo, :] += row
+        later = [extent(ys, k, hp)[0] for k in range(i + 1, len(ys) - 1)]
+        done = min(later) if later else hp  # no later tile row reaches above this input row
+        done = max(band_lo, min(done * scale, band_lo + band.shape[-2]))
+        if done > band_lo:
+            y_end = min(done, oh)
+            if y_end > band_lo:
+                yield band_lo, band[..., : y_end - band_lo, :ow].to(out_dtype)
+            band = band[..., done - band_lo :, :]
+            band_lo = done
+
+
+def auto_tile(
+    h: int,
+    w: int,
+    scale: int,
+    *,
+    budget_bytes: int | None = None,
+    bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL,
+) -> int:
+    """0 when an ``h`` x ``w`` image fits the activation budget whole, else a tile size.
+
+    The estimate is ``bytes_per_pixel`` per output pixel. The budget defaults to
+    ``GANTOOLS_TILE_BUDGET_MB`` (MiB) or 1024 MiB. Tile sizes are multiples of 32, at least 64.
+    """
+    if budget_bytes is None:
+        env = os.environ.get("GANTOOLS_TILE_BUDGET_MB")
+        try:
+            mb = float(env) if env else DEFAULT_BUDGET_MB
+        except ValueError:
+            raise ValueError(f"GANTOOLS_TILE_BUDGET_MB must be a number of MiB, not {env!r}") from None
+        budget_bytes = int(mb * 2**20)
+    per_input_px = bytes_per_pixel * max(1, scale) ** 2
+    if h * w * per_input_px <= budget_bytes:
+        return 0
+    side = int(math.sqrt(budget_bytes / per_input_px))
+    return max(MIN_TILE, side // 32 * 32)
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for the RuntimeErrors torch raises when an allocation fails (CPU or GPU)."""
+    msg = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(m in msg for m in OOM_MARKERS)
+
+
+def run_tiled_with_backoff(
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    multiple: int = 1,
+    min_size: int = 1,
+    feather: int | None = None,
+    min_tile: int = MIN_TILE,
+) -> Tensor:
+    """:func:`run_tiled`, halving the tile after each out-of-memory error down to ``min_tile``.
+
+    ``tile=0`` (whole image) that runs out of memory retries with tiles of half the longer
+    side. Once the tile cannot shrink further (or would not exceed the overlap) the error is
+    re-raised.
+    """
+    import gc
+
+    import torch
+
+    retry = False
+    while True:
+        if retry:  # outside the except block, so the failed attempt's tensors can be freed
+            gc.collect()
+            if x.device.type == "cuda":
+                torch.cuda.empty_cache()
+        try:
+            return run_tiled(fn, x, scale=scale, tile=tile, overlap=overlap, multiple=multiple,
+                             min_size=min_size, feather=feather)
+        except RuntimeError as exc:
+            if not is_oom(exc):
+                raise
+            current = tile or max(x.shape[-2:])
+            smaller = max(min_tile, current // 2)
+            if smaller >= current or smaller <= overlap:
+                raise
+            log.warning("out of memory with tile %s; retrying with tile %d", tile or "off", smaller)
+            tile, retry = smaller, True

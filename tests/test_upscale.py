@@ -1,0 +1,127 @@
+"""The ``upscale`` plugin: weights resolution, layouts, dtypes, tiling, outscale, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gantools.nn import create_arch
+from gantools.plugin import OptionError
+from gantools.registry import load
+from gantools.train.export import export_generator
+from gantools.weights import shipped
+
+
+def _export(path, scale: int = 2, feat: int = 8, conv: int = 2) -> str:
+    torch.manual_seed(0)
+    cfg = dict(num_in_ch=3, num_out_ch=3, num_feat=feat, num_conv=conv, upscale=scale, act_type="prelu")
+    model = create_arch("srvgg", **cfg)
+    export_generator(path, model, "srvgg", cfg, {"task": "upscale", "scale": str(scale)})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def weights_x2(tmp_path_factory) -> str:
+    return _export(tmp_path_factory.mktemp("w") / "x2.safetensors", scale=2)
+
+
+def _img(h: int, w: int, c: int = 3, dtype=np.uint8) -> np.ndarray:
+    rng = np.random.default_rng(h * 1000 + w)
+    maxv = 65535 if dtype == np.uint16 else 255
+    shape = (h, w) if c == 1 else (h, w, c)
+    return (rng.random(shape) * maxv).astype(dtype)
+
+
+def test_scale_comes_from_weights(weights_x2) -> None:
+    p = load("upscale", weights=weights_x2, precision="fp32")
+    assert p.scale == 2
+    assert p.process(_img(10, 12)).shape == (20, 24, 3)
+
+
+def test_contradicting_scale_is_an_error(weights_x2) -> None:
+    with pytest.raises(OptionError, match="--scale: 4 contradicts"):
+        load("upscale", weights=weights_x2, scale=4)
+
+
+@pytest.mark.parametrize("c", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_layouts_and_dtypes_are_kept(weights_x2, c, dtype) -> None:
+    img = _img(9, 7, c, dtype)
+    out = load("upscale", weights=weights_x2).process(img)
+    assert out.dtype == dtype
+    assert out.shape == ((18, 14) if c == 1 else (18, 14, c))
+    if c == 4:  # alpha resized with the image (bicubic by default)
+        import cv2
+
+        expect = cv2.resize(img[:, :, 3], (14, 18), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(out[:, :, 3], expect)
+
+
+def test_sixteen_bit_runs_at_full_precision(weights_x2) -> None:
+    img = _img(8, 8, 3, np.uint16)
+    p = load("upscale", weights=weights_x2, precision="bf16")
+    assert p.precision_for(img) == "fp32"
+    out = p.process(img)
+    assert len(np.unique(out)) > 256  # not quantised to 8 bits
+
+
+def test_alpha_through_model(weights_x2) -> None:
+    img = _img(8, 8, 4)
+    img[:, :, 3] = 255
+    out = load("upscale", weights=weights_x2, alpha="model", precision="fp32").process(img)
+    assert out.shape == (16, 16, 4)
+    assert out[:, :, 3].min() >= 200  # an opaque plane stays (nearly) opaque through the net
+
+
+def test_tiled_equals_untiled(weights_x2) -> None:
+    img = _img(70, 90)
+    whole = load("upscale", weights=weights_x2, tile=0, precision="fp32").process(img).astype(int)
+    tiled = load("upscale", weights=weights_x2, tile=32, precision="fp32").process(img).astype(int)
+    assert np.abs(whole - tiled).max() <= 1
+
+
+def test_outscale(weights_x2) -> None:
+    out = load("upscale", weights=weights_x2, outscale=3.0).process(_img(10, 20))
+    assert out.shape == (30, 60, 3)
+
+
+def test_one_pixel_image(weights_x2) -> None:
+    assert load("upscale", weights=weights_x2).process(_img(1, 1)).shape == (2, 2, 3)
+
+
+def test_tile_not_above_overlap(weights_x2) -> None:
+    with pytest.raises(ValueError, match="larger than the overlap"):
+        load("upscale", weights=weights_x2, tile=8).process(_img(40, 40))
+
+
+def test_unknown_and_truncated_weights(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    odd = tmp_path / "odd.safetensors"
+    save_file({"foo.weight": torch.zeros(3, 3)}, str(odd))
+    with pytest.raises(ValueError, match="(?i)srvgg|rrdb|supported"):
+        load("upscale", weights=str(odd))
+    good = _export(tmp_path / "g.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(open(good, "rb").read()[:200])
+    with pytest.raises(ValueError, match="cut.safetensors"):
+        load("upscale", weights=str(cut))
+
+
+def test_realesrgan_x2plus_layout_runs(tmp_path) -> None:
+    cfg = dict(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=1, num_grow_ch=4, scale=2)
+    model = create_arch("rrdbnet", **cfg)
+    path = tmp_path / "RealESRGAN_x2plus.pth"
+    torch.save({"params_ema": model.state_dict()}, path)
+    p = load("upscale", weights=str(path), precision="fp32")
+    assert p.scale == 2
+    assert p.process(_img(7, 9)).shape == (14, 18, 3)  # odd sizes padded to the unshuffle multiple
+
+
+def test_unshipped_pair_lists_shipped_ones() -> None:
+    names = {(m.name, m.scale) for m in shipped("upscale")}
+    if ("photo", 2) in names:
+        pytest.skip("photo x2 is shipped")
+    with pytest.raises(OptionError, match="shipped"):
+        load("upscale", model="photo", scale=2)
