@@ -34,7 +34,7 @@ def _engine_params() -> list[click.Parameter]:
         o(["--data"], multiple=True, type=click.Path(), help="image folder, file or .zip shard (repeatable)"),
         o(["--out"], required=True, type=click.Path(), help="run directory"),
         o(["--steps"], type=int, help="total steps of the run"),
-        o(["--time"], "time_", help="wall-clock budget of this invocation (45m, 2h, 1h30m)"),
+        o(["--time", "time_"], help="wall-clock budget of this invocation (45m, 2h, 1h30m)"),
         o(["--resume"], is_flag=True, help="continue the run in --out from its last checkpoint"),
         o(["--checkpoint"], type=click.Path(), help="resume from this checkpoint instead of the last"),
         o(["--init"], type=click.Path(), help="start the generator from these weights (fine-tuning)"),
@@ -52,6 +52,7 @@ def _engine_params() -> list[click.Parameter]:
         o(["--r1-every"], type=int, help="lazy R1 interval"),
         o(["--ema-decay"], type=float),
         o(["--augment"], help="DiffAugment policy, e.g. color,translation,cutout ('' = off)"),
+        o(["--log-every"], type=int, help="steps between metrics lines"),
         o(["--sample-every"], type=int),
         o(["--checkpoint-every"], type=int),
         o(["--checkpoint-minutes"], type=float),
@@ -62,7 +63,7 @@ def _engine_params() -> list[click.Parameter]:
 def _task_params(task_cls: Any) -> list[click.Parameter]:
     params: list[click.Parameter] = []
     for flag, help_ in task_cls.data_flags.items():
-        params.append(click.Option(["--" + flag.replace("_", "-")], flag, multiple=True, type=click.Path(), help=help_))
+        params.append(click.Option(["--" + flag.replace("_", "-"), flag], multiple=True, type=click.Path(), help=help_))
     for opt in task_cls.options:
         params.append(_click_option(opt))
     return params
@@ -71,8 +72,8 @@ def _task_params(task_cls: Any) -> list[click.Parameter]:
 def _click_option(opt: Option) -> click.Option:
     kind: Any = click.Choice([str(c) for c in opt.choices]) if opt.choices else opt.type
     if opt.type is bool:
-        return click.Option([f"{opt.flag}/--no-{opt.flag[2:]}"], opt.name, default=None, help=f"{opt.help} [default: {opt.default}]")
-    return click.Option([opt.flag], opt.name, type=kind, default=None, help=f"{opt.help} [default: {opt.default}]")
+        return click.Option([f"{opt.flag}/--no-{opt.flag[2:]}", opt.name], default=None, help=f"{opt.help} [default: {opt.default}]")
+    return click.Option([opt.flag, opt.name], type=kind, default=None, help=f"{opt.help} [default: {opt.default}]")
 
 
 def _make_command(name: str) -> click.Command:
@@ -96,7 +97,7 @@ def _make_command(name: str) -> click.Command:
         sys.exit(code)
 
     return click.Command(name, params=_engine_params() + _task_params(task_cls), callback=callback,
-                         help=task_cls.description, context_settings={"show_default": True})
+                         help=task_cls.description)
 
 
 def _command_line() -> str:

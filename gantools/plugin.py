@@ -21,7 +21,7 @@ PLATFORM_OPTIONS = frozenset(
     {
         "device", "precision", "threads", "tile", "weights", "format", "quality", "name",
         "overwrite", "recursive", "from_list", "null", "json", "output", "inputs", "background",
-        "help", "workers", "quiet",
+        "help", "workers", "quiet", "max_pixels", "progress",
     }
 )
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -72,6 +72,8 @@ def register_plugin(cls: type[Plugin]) -> type[Plugin]:
             raise RegistrationError(
                 f"plugin {desc.name!r}: option --{opt.name.replace('_', '-')} clashes with a platform option"
             )
+        if not opt.name.isidentifier():
+            raise RegistrationError(f"plugin {desc.name!r}: option name {opt.name!r} must be a Python identifier")
         if opt.name in seen:
             raise RegistrationError(f"plugin {desc.name!r}: option {opt.name!r} declared twice")
         if opt.type not in (int, float, str, bool):

@@ -38,7 +38,7 @@ def train(task: str, *, resume: bool = False, checkpoint: str | None = None, tas
     from rich.console import Console
 
     console = Console(stderr=True)
-    log = (lambda msg: None) if quiet else (lambda msg: console.print(msg, highlight=False))
+    log = (lambda msg: None) if quiet else (lambda msg: console.print(msg, highlight=False, soft_wrap=True))
     try:
         config = make_config(task, task_options=task_options, **engine)
         if not resume and checkpoint is None and not config.data and not any(

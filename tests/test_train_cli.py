@@ -1,0 +1,131 @@
+"""`gantools train` as a user runs it: tasks, options, bad data, stops and resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gantools.train.api import make_config, run_training
+from gantools.train.data import DataError, ImageSet
+from gantools.train.export import read_export
+from gantools.train.rundir import CheckpointError
+
+TINY = ["--num-feat", "8", "--num-conv", "1", "--patch", "8", "--batch-size", "2", "--threads", "1", "--workers", "1"]
+
+
+def _images(folder: Path, n: int = 4, size: int = 48) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = cv2.GaussianBlur((rng.random((size, size + 8, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    return folder
+
+
+def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gantools", "train", *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_list_and_help() -> None:
+    res = _cli("--list")
+    assert res.returncode == 0 and "upscale" in res.stdout
+    res = _cli("upscale", "--help")
+    assert res.returncode == 0
+    for flag in ("--data", "--out", "--steps", "--time", "--resume", "--init", "--precision", "--threads", "--scale", "--mode"):
+        assert flag in res.stdout
+
+
+def test_cli_trains_and_exports(tmp_path) -> None:
+    data = _images(tmp_path / "data")
+    res = _cli("upscale", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "3", "--scale", "2", *TINY)
+    assert res.returncode == 0, res.stderr
+    state, meta = read_export(tmp_path / "run" / "export.safetensors")
+    assert meta["task"] == "upscale" and meta["scale"] == "2" and meta["steps"] == "3"
+    assert "gantools train upscale" in meta["command"]
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 3 and "g_l1" in rows[-1]
+    assert list((tmp_path / "run" / "samples").glob("*.png"))
+    # the export runs at once as --weights
+    out = subprocess.run([sys.executable, "-m", "gantools", "run", "upscale", str(data / "img0.png"), "-o", str(tmp_path / "o.png"),
+                          "--weights", str(tmp_path / "run" / "export.safetensors")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (96, 112, 3)
+
+
+def test_empty_and_mixed_folders(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    res = _cli("upscale", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), "--steps", "1", *TINY)
+    assert res.returncode == 2 and "no images found" in res.stderr
+    mixed = _images(tmp_path / "mixed", n=2)
+    (mixed / "notes.txt").write_text("hello")
+    (mixed / "broken.png").write_bytes(b"not a png")
+    logs: list[str] = []
+    images = ImageSet([mixed], log=logs.append)
+    assert len(images) == 2 and images.skipped == 1 and images.bad == 1
+    assert "1 non-image files skipped" in logs[0] and "1 unreadable images skipped" in logs[0]
+
+
+def test_small_images_are_upscaled_or_skipped_and_said_once(tmp_path) -> None:
+    folder = _images(tmp_path / "small", n=3, size=20)
+    logs: list[str] = []
+    up = ImageSet([folder], min_side=32, log=logs.append)
+    assert len(logs) == 1 and "3 images smaller than 32 px upscaled" in logs[0]
+    assert min(up[0].shape[:2]) == 32
+    with pytest.raises(DataError, match="could be decoded|no images"):
+        ImageSet([folder], min_side=32, small="skip")
+
+
+def test_unwritable_run_dir(tmp_path) -> None:
+    data = _images(tmp_path / "data", n=1)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = _cli("upscale", "--data", str(data), "--out", str(blocker / "run"), "--steps", "1", *TINY)
+    assert res.returncode == 2 and "cannot write the run directory" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_resume_from_other_task_or_arch(tmp_path) -> None:
+    data = _images(tmp_path / "data", n=2)
+    base = dict(out=str(tmp_path / "run"), data=[str(data)], steps=2, threads=1, workers=1, batch_size=2)
+    run_training(make_config("upscale", task_options={"num_feat": 8, "num_conv": 1, "patch": 8}, **base), log=lambda m: None)
+    other = make_config("upscale", task_options={"num_feat": 16, "num_conv": 1, "patch": 8}, **{**base, "steps": 4})
+    # saved options win on resume, so a different architecture needs a checkpoint of another run
+    import torch
+
+    ckpt = sorted((tmp_path / "run" / "checkpoints").glob("*.pt"))[-1]
+    state = torch.load(ckpt, weights_only=True)
+    state["arch"]["name"] = "rrdbnet"
+    torch.save(state, ckpt)
+    with pytest.raises(CheckpointError, match="architecture 'rrdbnet'"):
+        run_training(other, resume=True, log=lambda m: None)
+
+
+def test_ctrl_c_checkpoints_then_exits(tmp_path) -> None:
+    data = _images(tmp_path / "data", n=2)
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gantools", "train", "upscale", "--data", str(data), "--out", str(run),
+                             "--steps", "100000", "--log-every", "1", *TINY], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert proc.returncode == 130
+    ckpts = sorted((run / "checkpoints").glob("ckpt-*.pt"))
+    assert ckpts and (run / "export.safetensors").exists()
+    assert not list(run.rglob("*.part"))
+    step = int(ckpts[-1].stem.split("-")[1])
+    res = _cli("upscale", "--out", str(run), "--resume", "--steps", str(step + 2), *TINY)
+    assert res.returncode == 0, res.stderr
+    assert f"resumed {run} at step {step}" in res.stderr.replace("\n", " ")
