@@ -40,6 +40,7 @@ class UpscaleTask(TrainTask):
         Option("w_l1", float, 1.0, "L1 weight", min=0.0),
         Option("w_adv", float, 0.1, "adversarial weight (photo mode)", min=0.0),
         Option("w_fm", float, 1.0, "D feature-matching weight (photo mode)", min=0.0),
+        Option("d_feat", int, 32, "U-Net discriminator channels (photo mode)", min=8, max=128),
     )
     defaults = {"batch_size": 32, "lr_g": 5e-4, "betas": (0.9, 0.99), "lr_schedule": "cosine",
                 "adv_loss": "ns", "sample_every": 2000, "checkpoint_every": 2000}
@@ -63,7 +64,7 @@ class UpscaleTask(TrainTask):
             return None
         from gantools.nn.discriminators import UNetDiscriminatorSN
 
-        return UNetDiscriminatorSN(3, 64)
+        return UNetDiscriminatorSN(3, self.opts["d_feat"])
 
     # -- data ------------------------------------------------------------------------------
     def _hr_patch(self, rng: np.random.Generator) -> np.ndarray:
@@ -101,7 +102,8 @@ class UpscaleTask(TrainTask):
         if ctx.D is not None:
             with ctx.autocast():
                 fake_logits, fake_feats = ctx.D(fake, return_features=True)
-                _, real_feats = ctx.D(hr, return_features=True)
+                with torch.no_grad():
+                    _, real_feats = ctx.D(hr, return_features=True)
             from gantools.train.losses import feature_matching
 
             terms["adv"] = self.opts["w_adv"] * ctx.adv_g(fake_logits)

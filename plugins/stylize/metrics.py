@@ -1,0 +1,109 @@
+"""Style-transfer quality metrics (used by ``bench/style.py``), none needing a pretrained net.
+
+* :func:`content_ssim`: SSIM of luminance at 1/4 of the input size, input vs output.
+* :func:`style_distance`: sliced Wasserstein distance (W1 per slice, averaged over random unit
+  projections) between the 8x8 patch distributions of two image sets, patches sampled at long
+  side 256 and 128. ``kind="color"`` uses RGB patches; ``kind="texture"`` band-pass luminance
+  patches (luminance minus its Gaussian blur, sigma 2), which global colour matching cannot
+  change much.
+* :func:`style_ratio`: distance(output, style) / distance(input, style): below 1 means the output
+  moved towards the style.
+
+Images are float tensors ``(1, 3, H, W)``, RGB in [0, 1]. Every random draw comes from a
+``torch.Generator`` seeded by the caller's ``seed``, so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
+from kornia.metrics import ssim
+from torch import Tensor
+
+from gantools.builtin_plugins.stylize.color import luminance
+
+PATCH = 8
+LONG_SIDES = (256, 128)
+PATCHES_PER_SCALE = 4096
+PROJECTIONS = 128
+KINDS = ("color", "texture")
+
+
+def _resize_long(x: Tensor, long_side: int) -> Tensor:
+    h, w = x.shape[-2:]
+    f = long_side / max(h, w)
+    size = (max(PATCH, round(h * f)), max(PATCH, round(w * f)))
+    return F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=f < 1)
+
+
+def content_ssim(original: Tensor, output: Tensor) -> float:
+    """SSIM (11x11 Gaussian window) of the luminances at 1/4 of ``original``'s size."""
+    h, w = original.shape[-2:]
+    size = (max(11, h // 4), max(11, w // 4))
+    a = F.interpolate(luminance(original), size=size, mode="area")
+    b = F.interpolate(luminance(output), size=size, mode="area")
+    return float(ssim(a, b, 11).mean())
+
+
+def band_pass(x: Tensor, sigma: float = 2.0) -> Tensor:
+    """Luminance minus its Gaussian blur (``(N, 1, H, W)``)."""
+    y = luminance(x)
+    k = 2 * int(round(3 * sigma)) + 1
+    return y - gaussian_blur2d(y, (k, k), (sigma, sigma), border_type="reflect")
+
+
+def patches(images: Sequence[Tensor], kind: str, seed: int = 0, per_scale: int = PATCHES_PER_SCALE) -> Tensor:
+    """``(len(LONG_SIDES) * per_scale, D)`` random 8x8 patches drawn evenly from ``images``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for long_side in LONG_SIDES:
+        per_image = [per_scale // len(images) + (i < per_scale % len(images)) for i in range(len(images))]
+        for img, n in zip(images, per_image):
+            x = _resize_long(img, long_side)
+            x = band_pass(x) if kind == "texture" else x
+            cols = F.unfold(x, PATCH)[0].T  # (L, C*64)
+            idx = torch.randint(0, cols.shape[0], (n,), generator=g)
+            out.append(cols[idx])
+    return torch.cat(out)
+
+
+def projections(dim: int, n: int = PROJECTIONS, seed: int = 0) -> Tensor:
+    """``(dim, n)`` random unit directions."""
+    g = torch.Generator().manual_seed(seed + 7919)
+    p = torch.randn(dim, n, generator=g)
+    return p / p.norm(dim=0, keepdim=True)
+
+
+def sliced_wasserstein(a: Tensor, b: Tensor, proj: Tensor) -> float:
+    """Mean over projections of the 1-D Wasserstein-1 distance between ``a`` and ``b``
+    (``(N, D)`` each, same N)."""
+    if a.shape != b.shape:
+        raise ValueError(f"patch sets must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    pa, _ = torch.sort(a.double() @ proj.double(), dim=0)
+    pb, _ = torch.sort(b.double() @ proj.double(), dim=0)
+    return float((pa - pb).abs().mean())
+
+
+def style_distance(images: Sequence[Tensor], style: Sequence[Tensor], kind: str, seed: int = 0) -> float:
+    """Sliced Wasserstein distance between the patch distributions of ``images`` and ``style``."""
+    a = patches(images, kind, seed)
+    b = patches(style, kind, seed + 1)
+    return sliced_wasserstein(a, b, projections(a.shape[1], seed=seed))
+
+
+def style_ratio(original: Tensor, output: Tensor, style: Sequence[Tensor], kind: str, seed: int = 0) -> float:
+    """``style_distance(output) / style_distance(original)`` against the same style patches."""
+    b = patches(style, kind, seed + 1)
+    proj = projections(b.shape[1], seed=seed)
+    d_out = sliced_wasserstein(patches([output], kind, seed), b, proj)
+    d_in = sliced_wasserstein(patches([original], kind, seed), b, proj)
+    return d_out / max(d_in, 1e-12)
+
+
+__all__ = ["KINDS", "band_pass", "content_ssim", "patches", "projections", "sliced_wasserstein",
+           "style_distance", "style_ratio"]
