@@ -9,6 +9,7 @@ resumed run sees exactly the batches it would have seen.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,20 @@ class Item:
     def read_bytes(self) -> bytes:
         if self.member is None:
             return Path(self.path).read_bytes()
-        with zipfile.ZipFile(self.path) as zf:
-            return zf.read(self.member)
+        return _open_zip(self.path).read(self.member)
+
+
+_zips = threading.local()
+
+
+def _open_zip(path: str) -> zipfile.ZipFile:
+    """One open handle per zip archive and thread (reopening costs far more than reading)."""
+    cache = getattr(_zips, "handles", None)
+    if cache is None:
+        cache = _zips.handles = {}
+    if path not in cache:
+        cache[path] = zipfile.ZipFile(path)
+    return cache[path]
 
 
 @dataclass

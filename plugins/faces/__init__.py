@@ -1,0 +1,178 @@
+"""Built-in plugin ``faces``: a face generator with age/gender control, and face projection.
+
+* ``generate(n, seed, truncation, labels)`` / ``interpolate(seed_a, seed_b, frames)``: new faces
+  from seeds (see :mod:`.generate` for the reproducibility contract); ``gantools generate faces``.
+* ``process(image)``: projection (GAN inversion, :mod:`.project`): the input (an aligned face
+  crop) is centre-cropped to a square, resized to the generator's resolution and reconstructed
+  by optimising a latent for ``--steps`` steps; the reconstruction (at the generator's
+  resolution) is returned, re-rendered with ``--age`` / ``--gender`` when given. The PSNR of the
+  reconstruction against the resized input is in ``plugin.last_psnr`` (also for inputs with no
+  face-like content: the closest reconstruction is still returned). ``--save-latent DIR`` writes
+  one ``latent-<digest>.npz`` per input (``digest`` = sha1 of the input pixels; it holds ``w``,
+  ``w_out`` (after relabelling), ``psnr``, the estimated and output labels and ``resolution``).
+
+Weights: the shipped model (``weights/manifest.toml`` entry task ``faces``, name ``default``) or
+``--weights RUN/export.safetensors`` from ``gantools train faces``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gantools.plugin import Descriptor, Option, OptionError
+from gantools.registry import register_plugin
+from gantools.torch_plugin import TorchPlugin
+
+NO_SHIPPED = (
+    "no shipped faces model yet; train one with `gantools train faces --data FACES --out RUN ...` "
+    "and pass --weights RUN/export.safetensors"
+)
+
+
+@register_plugin
+class Faces(TorchPlugin):
+    descriptor = Descriptor(
+        name="faces",
+        task="faces",
+        description="Face generator with age/gender control; process() projects a face into it (GAN inversion)",
+        scale=1,
+        channels=(1, 3, 4),
+        tiling=False,
+        kind="generator",
+        options=(
+            Option("steps", int, 200, "projection: optimisation steps", min=0, max=100_000),
+            Option("age", str, None, "age to render: years (60 means 60-69) or a group (0-2 ... 70+)"),
+            Option("gender", str, None, "gender to render: female or male"),
+            Option("truncation", float, 1.0, "generation: truncation psi in (0, 1] (lower = more typical faces)",
+                   min=0.0, max=1.0),
+            Option("save_latent", str, None, "projection: folder for one .npz latent per input"),
+        ),
+        weights="none shipped yet (gantools train faces)",
+        train_task="gantools.builtin_plugins.faces.train:FacesTask",
+    )
+
+    last_psnr: float | None = None
+    last_labels: tuple[int, int] | None = None
+
+    # -- options and weights ---------------------------------------------------------------
+    def check_options(self) -> None:
+        from gantools.builtin_plugins.faces.labels import LabelError, parse_age, parse_gender
+
+        if not 0.0 < self.options["truncation"] <= 1.0:
+            raise OptionError(f"option --truncation: {self.options['truncation']} is not in (0, 1]")
+        parsed = {}
+        for name, parse in (("age", parse_age), ("gender", parse_gender)):
+            try:
+                parsed[name] = None if self.options[name] is None else parse(self.options[name])
+            except LabelError as exc:
+                raise OptionError(f"option --{name}: {exc}") from None
+        self.age, self.gender = parsed["age"], parsed["gender"]
+        self.weights_path = self._resolve_weights()
+
+    def _resolve_weights(self) -> Path:
+        if self.runtime.weights:
+            path = Path(self.runtime.weights)
+            if not path.is_file():
+                raise OptionError(f"option --weights: {path}: no such file")
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(path), framework="pt") as fh:
+                    meta = dict(fh.metadata() or {})
+            except Exception:  # noqa: BLE001 - any unreadable file is the same user error
+                meta = None
+            if meta is not None and meta.get("arch") not in (None, "facegan"):
+                raise OptionError(f"option --weights: {path} is a {meta.get('arch')!r} model, not a faces generator")
+            return path
+        from gantools.weights import shipped
+
+        found = shipped("faces", name="default")
+        if not found:
+            raise OptionError(NO_SHIPPED)
+        return found[0].verify()
+
+    # -- setup -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from gantools.builtin_plugins.faces.generate import FaceModel
+        from gantools.device import resolve_precision, set_threads
+
+        set_threads(self.runtime.threads)
+        precision = resolve_precision(self.runtime.precision, str(self.device), allow_bf16=self.descriptor.bf16)
+        try:
+            self.face = FaceModel.load(self.weights_path, precision=precision, device=self.device)
+        except (ValueError, KeyError) as exc:
+            raise OptionError(f"option --weights: {exc}") from None
+        self.model = self.face.G
+
+    @property
+    def resolution(self) -> int:
+        self.ensure_setup()
+        return self.face.resolution
+
+    # -- generation ----------------------------------------------------------------------------
+    def _labels(self, labels: Any) -> tuple[int | None, int | None]:
+        return (self.age, self.gender) if labels is None else labels
+
+    def generate(self, n: int, seed: int, truncation: float | None = None, labels: Any = None) -> list[np.ndarray]:
+        """``n`` faces (HxWx3 BGR uint8) for seeds ``seed..seed+n-1``; defaults from the options."""
+        self.ensure_setup()
+        psi = self.options["truncation"] if truncation is None else truncation
+        return self.face.generate(n, seed, psi, self._labels(labels))
+
+    def interpolate(self, seed_a: int, seed_b: int, frames: int, truncation: float | None = None,
+                    labels: Any = None) -> list[np.ndarray]:
+        """A walk of ``frames`` faces from ``seed_a`` to ``seed_b`` (slerp of z)."""
+        self.ensure_setup()
+        psi = self.options["truncation"] if truncation is None else truncation
+        return self.face.interpolate(seed_a, seed_b, frames, psi, self._labels(labels))
+
+    # -- projection ------------------------------------------------------------------------------
+    def process(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from gantools import convert
+        from gantools.builtin_plugins.faces.project import prepare_target, project, relabel
+
+        self.check_image(image)
+        self.ensure_setup()
+        color, alpha, layout = convert.split(image)
+        res = self.face.resolution
+        target = prepare_target(color, res)
+        proj = project(self.face, target, self.options["steps"])
+        self.last_psnr, self.last_labels, self.last_projection = proj.psnr, (proj.age, proj.gender), proj
+        out_img, w_out = proj.image, proj.w
+        if self.age is not None or self.gender is not None:
+            w_out = relabel(self.face, proj, self.age, self.gender)
+            out_img = self.face.render(w_out)
+        if layout.gray:
+            from kornia.color import rgb_to_grayscale
+
+            out_img = rgb_to_grayscale(out_img)
+        out = convert.from_tensor(out_img, layout.dtype)
+        if alpha is not None:
+            h, w = alpha.shape[:2]
+            s = min(h, w)
+            a = alpha[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+            alpha = cv2.resize(a, (res, res), interpolation=cv2.INTER_AREA if s > res else cv2.INTER_CUBIC)
+        if self.options["save_latent"]:
+            self._save_latent(image, proj, w_out)
+        return convert.merge(out, alpha, layout)
+
+    def _save_latent(self, image: np.ndarray, proj: Any, w_out: Any) -> Path:
+        folder = Path(self.options["save_latent"])
+        digest = hashlib.sha1(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()[:12]
+        path = folder / f"latent-{digest}.npz"
+        a = proj.age if self.age is None else self.age
+        g = proj.gender if self.gender is None else self.gender
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(path, w=proj.w.cpu().numpy(), w_out=w_out.cpu().numpy(), psnr=np.float64(proj.psnr),
+                     age_group=np.int64(proj.age), gender=np.int64(proj.gender), out_age_group=np.int64(a),
+                     out_gender=np.int64(g), resolution=np.int64(self.face.resolution))
+        except OSError as exc:
+            raise OSError(f"{path}: cannot write latent: {exc.strerror or exc}") from None
+        return path
