@@ -125,3 +125,23 @@ def test_unshipped_pair_lists_shipped_ones() -> None:
         pytest.skip("photo x2 is shipped")
     with pytest.raises(OptionError, match="shipped"):
         load("upscale", model="photo", scale=2)
+
+
+@pytest.mark.parametrize("model", ["fidelity", "photo"])
+def test_shipped_models_beat_bicubic_on_a_chart(model) -> None:
+    import cv2
+    from PIL import Image
+
+    from gantools.charts import make_chart
+
+    hr = make_chart("star", 128)
+    hr = hr if hr.ndim == 3 else cv2.cvtColor(hr, cv2.COLOR_GRAY2BGR)
+    lr = np.asarray(Image.fromarray(hr[:, :, ::-1]).resize((32, 32), Image.BICUBIC))[:, :, ::-1].copy()
+    bic = np.asarray(Image.fromarray(lr[:, :, ::-1]).resize((128, 128), Image.BICUBIC))[:, :, ::-1]
+    sr = load("upscale", model=model, scale=4).process(lr)
+    assert sr.shape == hr.shape and sr.dtype == np.uint8
+
+    def psnr(a):
+        return 10 * np.log10(255.0**2 / np.mean((a[8:-8, 8:-8].astype(float) - hr[8:-8, 8:-8]) ** 2))
+
+    assert psnr(sr) > psnr(bic) + (1.0 if model == "fidelity" else 0.0)
