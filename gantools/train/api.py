@@ -41,11 +41,9 @@ def train(task: str, *, resume: bool = False, checkpoint: str | None = None, tas
     log = (lambda msg: None) if quiet else (lambda msg: console.print(msg, highlight=False, soft_wrap=True))
     try:
         config = make_config(task, task_options=task_options, **engine)
-        if not resume and checkpoint is None and not config.data and not any(
-            v for k, v in config.options.items() if isinstance(v, list)
-        ):
+        extra_data = any(isinstance(v, list) and v for v in config.options.values())  # e.g. --style-images
+        if not resume and checkpoint is None and not config.data and not extra_data:
             raise DataError("no training data: give --data PATH")
-        config.options = {k: v for k, v in config.options.items()}
         with _Progress(console, config.steps, quiet) as progress:
             result = run_training(config, resume=resume, checkpoint=checkpoint, log=log, progress=progress)
     except (DataError, CheckpointError, OptionError, OSError, ValueError, KeyError) as exc:

@@ -111,7 +111,9 @@ class TrainTask:
 
     def fixed_batch(self) -> dict:
         """Inputs for sample grids, identical at every sampling step."""
-        return self.make_batch(-1, __import__("numpy").random.default_rng(12345))
+        import numpy as np
+
+        return self.make_batch(-1, np.random.default_rng(12345))
 
     def sample(self, generator: "torch.nn.Module", fixed: dict) -> "torch.Tensor":
         """Images (N, 3, H, W) in [0, 1] for the sample grid."""
