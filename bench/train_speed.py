@@ -56,6 +56,21 @@ def measure(task: str, precision: str, steps: int, threads: int) -> dict:
     }
 
 
+def cpu_description() -> str:
+    """CPU model and which bf16 instructions it has (AMX, AVX512-BF16 or none), from /proc/cpuinfo."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and ":" in line:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    kind = "AMX" if "amx_bf16" in flags else "AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no bf16 instructions"
+    return f"{model} ({kind})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=",".join(TASKS))
@@ -67,7 +82,7 @@ def main() -> None:
         "# Training speed: fp32 vs bf16",
         "",
         f"`python bench/train_speed.py --steps {args.steps} --threads {args.threads}` on "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}. Steps/s of the training step "
+        f"{cpu_description()}, torch {torch.__version__}. Steps/s of the training step "
         "(G and D forward/backward, optimiser, EMA; data loading runs ahead in threads). "
         "Loss: mean total generator loss over the second half of the steps (± std), same seed and batches.",
         "",

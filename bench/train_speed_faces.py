@@ -10,9 +10,7 @@ step, EMA update) and reports steps/s and images/s, plus the time of each part (
 replaying the same step piece by piece) and, with ``--profile``, the slowest ops.
 
 Times are CPU time of the main thread (``time.thread_time``) when ``--threads 1`` (robust to
-other processes on a shared machine) and wall time otherwise. ``--augment fast`` swaps the
-engine's kornia DiffAugment for :class:`FastDiffAugment` below (a proposal for
-``gantools/train/augment.py``: same policies, plain tensor ops).
+other processes on a shared machine) and wall time otherwise.
 """
 
 from __future__ import annotations
@@ -27,57 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class FastDiffAugment(torch.nn.Module):
-    """DiffAugment (Zhao et al. 2020) with plain tensor ops: per-sample random parameters.
-
-    ``color``: brightness +-0.25, saturation x[0, 2], contrast x[0.5, 1.5]; ``translation``: an
-    integer shift of up to 1/8 of the side with zero fill; ``cutout``: a zeroed square of half
-    the side (a quarter of the area) at a random centre. Uses torch's global RNG.
-    """
-
-    def __init__(self, policy: str = "color,translation,cutout") -> None:
-        super().__init__()
-        self.names = [p for p in policy.split(",") if p]
-        bad = [p for p in self.names if p not in ("color", "translation", "cutout")]
-        if bad:
-            raise ValueError(f"unknown augmentation {bad[0]!r} (choose from color, translation, cutout)")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.names:
-            return x
-        cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        x = x.contiguous()  # 3 channels: broadcasts over C are much faster in NCHW than channels_last
-        n, _, h, w = x.shape
-        dev = x.device
-        if "color" in self.names:
-            x = x + (torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) - 0.5) * 0.5
-            m = x.mean(dim=1, keepdim=True)
-            x = torch.lerp(m, x, torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) * 2)
-            m = x.mean(dim=(1, 2, 3), keepdim=True)
-            x = torch.lerp(m, x, torch.rand(n, 1, 1, 1, device=dev, dtype=x.dtype) + 0.5)
-        if "translation" in self.names:
-            sy, sx = max(1, h // 8), max(1, w // 8)
-            ty = torch.randint(-sy, sy + 1, (n, 1), device=dev)
-            tx = torch.randint(-sx, sx + 1, (n, 1), device=dev)
-            pad = F.pad(x, [sx, sx, sy, sy])
-            rows = torch.arange(h, device=dev)[None] + sy - ty  # (n, h)
-            cols = torch.arange(w, device=dev)[None] + sx - tx  # (n, w)
-            idx = torch.arange(n, device=dev)[:, None, None]
-            x = pad.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-        if "cutout" in self.names:
-            ch, cw = h // 2, w // 2
-            cy = torch.randint(0, h, (n, 1, 1), device=dev)
-            cx = torch.randint(0, w, (n, 1, 1), device=dev)
-            yy = torch.arange(h, device=dev)[None, :, None]
-            xx = torch.arange(w, device=dev)[None, None, :]
-            keep = ((yy - cy).abs() >= ch // 2) | ((xx - cx).abs() >= cw // 2)
-            x = x * keep[:, None].to(x.dtype)
-        return x.contiguous(memory_format=torch.channels_last) if cl else x
 
 
 def synthetic_zip(folder: Path, count: int = 256, size: int = 128) -> Path:
@@ -121,8 +70,6 @@ def make_trainer(precision: str, args: argparse.Namespace, data: Path, out: Path
                       workers=1, batch_size=args.batch, task_options=opts, device="cpu")
     trainer = Trainer(get_task("faces"), cfg, log=lambda m: None)
     trainer._setup()
-    if args.augment == "fast":
-        trainer.augment = FastDiffAugment(cfg.augment)
     trainer.G.train()
     trainer.D.train()
     return trainer, StepContext(trainer)
@@ -204,17 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--d-channel-max", type=int)
     ap.add_argument("--no-noise", action="store_true")
     ap.add_argument("--precisions", default="fp32,bf16")
-    ap.add_argument("--augment", choices=("engine", "fast"), default="engine",
-                    help="engine: gantools.train.augment.DiffAugment (kornia); fast: FastDiffAugment (proposal)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
-    from gantools.device import has_amx
+    from gantools.device import has_bf16_cpu
 
     clock = "CPU time of the main thread" if args.threads == 1 else "wall time"
     print(f"faces training speed: {args.resolution}x{args.resolution}, batch {args.batch}, {args.threads} thread(s), "
-          f"augment={args.augment}, AMX={has_amx()}, torch {torch.__version__}; times are {clock}")
+          f"bf16 CPU={has_bf16_cpu()}, torch {torch.__version__}; times are {clock}")
     results = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

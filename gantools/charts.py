@@ -7,7 +7,10 @@ Every chart is deterministic (same kind and size, same pixels) and made with num
 * ``star`` - gray Siemens star of 48 spokes (resolution falls towards the centre);
 * ``bars`` - BGR colour bars over smooth red, green, blue and gray gradients (banding, colour);
 * ``lines`` - BGR thin-line chart: line pairs 1-4 px wide in both directions and rows of
-  text-like glyphs at three sizes (fine detail, sharpening halos).
+  text-like glyphs at three sizes (fine detail, sharpening halos);
+* ``scene`` - BGR procedural landscape: sky gradient with a sun, three ranges of fractal hills
+  fading with distance, a lake with their rippled reflection and a meadow with grass strokes
+  (photo-like content with edges, gradients and texture, e.g. for style-transfer galleries).
 
 ``python -m gantools.charts DIR`` writes the bundled ``examples/`` images into ``DIR``.
 """
@@ -19,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("zoneplate", "star", "bars", "lines")
+KINDS = ("zoneplate", "star", "bars", "lines", "scene")
 #: Sizes of the images in ``examples/`` as (height, width).
-EXAMPLE_SIZES = {"zoneplate": (320, 320), "star": (320, 320), "bars": (256, 384), "lines": (256, 384)}
+EXAMPLE_SIZES = {"zoneplate": (320, 320), "star": (320, 320), "bars": (256, 384), "lines": (256, 384), "scene": (320, 480)}
 _SUPERSAMPLE = 4
 
 
@@ -36,7 +39,7 @@ def make_chart(kind: str, size: int | tuple[int, int] = 256) -> np.ndarray:
         raise ValueError(f"unknown chart {kind!r} (choose from {', '.join(KINDS)})")
     if min(height, width) < 16:
         raise ValueError(f"chart size must be at least 16x16, got {width}x{height}")
-    maker = {"zoneplate": _zoneplate, "star": _star, "bars": _bars, "lines": _lines}[kind]
+    maker = {"zoneplate": _zoneplate, "star": _star, "bars": _bars, "lines": _lines, "scene": _scene}[kind]
     out = maker(height, width)
     return np.ascontiguousarray(np.clip(np.rint(out * 255), 0, 255).astype(np.uint8))
 
@@ -130,6 +133,57 @@ def _glyph(rng: np.random.Generator, zoom: int) -> np.ndarray:
         cols = np.rint(np.linspace(c0, c1, n)).astype(int)
         cell[rows, cols] = 0.0
     return np.kron(cell, np.ones((zoom, zoom)))
+
+
+def _ridge(width: int, rng: np.random.Generator, octaves: int = 6) -> np.ndarray:
+    """A 1-D fractal profile in [0, 1] of ``width`` samples (sum of random-phase sines, 1/f)."""
+    x = np.linspace(0, 1, width)
+    out = np.zeros(width)
+    for k in range(octaves):
+        f = 2.0 ** k * (1 + rng.random())
+        out += np.sin(2 * np.pi * (f * x + rng.random())) / 2.0 ** k
+    return (out - out.min()) / max(1e-9, np.ptp(out))
+
+
+def _scene(height: int, width: int) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    y = np.linspace(0, 1, height)[:, None]
+    x = np.linspace(0, 1, width)[None, :]
+    horizon = 0.62
+    rgb = np.zeros((height, width, 3))
+    sky = np.array([0.30, 0.50, 0.85]) * (1 - y[..., None]) + np.array([0.95, 0.80, 0.65]) * y[..., None]
+    rgb[:] = sky
+    aspect = width / height
+    sun = np.hypot((x - 0.72) * aspect, y - 0.22)
+    rgb += np.clip(1 - sun / 0.09, 0, 1)[..., None] ** 0.5 * np.array([0.6, 0.45, 0.2])
+    rgb += np.exp(-(sun / 0.25) ** 2)[..., None] * np.array([0.25, 0.15, 0.05])
+    ranges = [(0.30, 0.20, (0.55, 0.60, 0.75)), (0.42, 0.16, (0.35, 0.45, 0.55)), (0.52, 0.10, (0.20, 0.35, 0.20))]
+    for base, amp, colour in ranges:
+        top = base + amp * (1 - _ridge(width, rng))[None, :]
+        shade = 0.85 + 0.3 * _ridge(width, rng, 4)[None, :] * (1 - (y - top).clip(0, 1) * 3)
+        mask = (y >= top) & (y < horizon)
+        rgb = np.where(mask[..., None], np.array(colour) * shade[..., None], rgb)
+    # lake: the scene above the horizon mirrored, rippled and darkened
+    rows = np.arange(height)
+    h0 = int(horizon * height)
+    lake_rows = rows[h0 : h0 + int(0.18 * height)]
+    for r in lake_rows:
+        d = r - h0
+        src = max(0, h0 - 1 - d + int(round(2 * np.sin(r * 0.9))))
+        shift = int(round(3 * np.sin(r * 0.45)))
+        rgb[r] = np.roll(rgb[src], shift, axis=0) * 0.75 + np.array([0.02, 0.05, 0.10])
+    # meadow with grass strokes below the lake
+    m0 = h0 + len(lake_rows)
+    meadow = np.array([0.25, 0.55, 0.20]) * (0.7 + 0.5 * (y[m0:] - horizon))[..., None]
+    rgb[m0:] = meadow * (0.9 + 0.2 * rng.random((height - m0, width, 1)))
+    for _ in range(width * 2):
+        gx, gy = int(rng.integers(0, width)), int(rng.integers(m0 + 2, height))
+        length = int(2 + (gy - m0) * 0.12)
+        for t in range(length):
+            yy, xx = gy - t, min(width - 1, gx + t // 3)
+            if yy >= m0:
+                rgb[yy, xx] = rgb[yy, xx] * 0.6 + np.array([0.15, 0.45, 0.10]) * 0.4
+    return rgb.clip(0, 1)[:, :, ::-1]  # RGB -> BGR
 
 
 def write_examples(folder: str | Path) -> list[Path]:

@@ -161,7 +161,7 @@ def _platform_parameters() -> list[inspect.Parameter]:
          inspect.Parameter.empty),
         ("device", Annotated[str, opt(help="cpu, cuda, cuda:N or auto.")], "cpu"),
         ("precision", Annotated[Literal["auto", "fp32", "bf16"], opt(
-            help="auto = bf16 where the CPU has AMX and the plugin allows it; 16-bit input is always fp32.")], "auto"),
+            help="auto = bf16 where the CPU has AMX or AVX512-BF16 and the plugin allows it; 16-bit input is always fp32.")], "auto"),
         ("threads", Annotated[Optional[int], opt(help="Torch threads (default: all cores).", min=1)], None),
         ("tile", Annotated[Optional[int], opt(help="Tile size in pixels for large images (0 = off).", min=0)], None),
         ("weights", Annotated[Optional[str], opt(help="Weights file instead of the shipped ones.")], None),

@@ -67,7 +67,7 @@ def faces(
     age: Optional[str] = typer.Option(None, "--age", help="Age: years (60 means 60-69) or a group (0-2, 3-9, ... 70+)."),
     gender: Optional[str] = typer.Option(None, "--gender", help="Gender: female or male."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Generator weights (RUN/export.safetensors)."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto = bf16 on AMX CPUs)."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto = bf16 on CPUs with AMX or AVX512-BF16)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
 ) -> None:

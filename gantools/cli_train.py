@@ -38,7 +38,7 @@ def _engine_params() -> list[click.Parameter]:
         o(["--resume"], is_flag=True, help="continue the run in --out from its last checkpoint"),
         o(["--checkpoint"], type=click.Path(), help="resume from this checkpoint instead of the last"),
         o(["--init"], type=click.Path(), help="start the generator from these weights (fine-tuning)"),
-        o(["--precision"], type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 on AMX CPUs"),
+        o(["--precision"], type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 on CPUs with AMX or AVX512-BF16"),
         o(["--device"], help="cpu, cuda or auto"),
         o(["--threads"], type=int, help="torch threads"),
         o(["--workers"], type=int, help="data loading threads"),

@@ -1,7 +1,8 @@
 """Device, thread and precision policy shared by inference and training.
 
-``auto`` precision means bf16 autocast on CPUs with AMX (where bf16 matrix work is several times
-faster than fp32) and fp32 elsewhere. This module imports torch lazily so that the CLI can import
+``auto`` precision means bf16 autocast on CPUs with native bf16 matrix instructions (Intel AMX or
+AVX512-BF16, e.g. AMD Zen 4, where bf16 convolutions run about 2x (AVX512-BF16) to several times
+(AMX) faster than fp32, see ``bench/results/train_speed.md``) and fp32 elsewhere. This module imports torch lazily so that the CLI can import
 it at start-up.
 """
 
@@ -12,18 +13,21 @@ import functools
 import os
 from typing import Any, Iterator
 
+#: /proc/cpuinfo flags of CPUs whose bf16 convolutions beat fp32
+BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
 
 @functools.lru_cache(maxsize=1)
-def has_amx() -> bool:
-    """True when the CPU advertises AMX bf16 tiles (``GANTOOLS_AMX=0/1`` overrides)."""
-    forced = os.environ.get("GANTOOLS_AMX")
+def has_bf16_cpu() -> bool:
+    """True when the CPU advertises AMX bf16 tiles or AVX512-BF16 (``GANTOOLS_BF16=0/1`` overrides)."""
+    forced = os.environ.get("GANTOOLS_BF16")
     if forced is not None:
         return forced not in {"0", "false", "no"}
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
+                    return not BF16_FLAGS.isdisjoint(line.split())
     except OSError:
         pass
     return False
@@ -41,7 +45,7 @@ def resolve_precision(precision: str, device: str = "cpu", *, allow_bf16: bool =
     if precision == "auto":
         if device.startswith("cuda"):
             return "bf16"
-        return "bf16" if has_amx() else "fp32"
+        return "bf16" if has_bf16_cpu() else "fp32"
     return precision
 
 

@@ -4,7 +4,7 @@ Subclasses implement :meth:`TorchPlugin.build` (return the ``nn.Module``) and ma
 :meth:`TorchPlugin.forward` (tensor ``(1, 3, H, W)`` RGB in [0, 1] -> tensor of the same kind,
 ``scale`` times larger). The base does everything else once: array/tensor conversion, gray
 and 16-bit handling, alpha carried through (resized with the image), device, threads, bf16
-autocast + channels_last on AMX CPUs, and tiling for large images.
+autocast + channels_last on CPUs with AMX or AVX512-BF16, and tiling for large images.
 """
 
 from __future__ import annotations

@@ -68,12 +68,39 @@ def test_diffaugment_is_differentiable_and_seeded() -> None:
     assert a.shape == x.shape and not torch.equal(a, x)
     a.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    # cutout zeroes a quarter-area square in every sample
-    only_cut = DiffAugment("cutout")(torch.ones(3, 3, 16, 16))
+    # cutout zeroes an 8x8 square (half the side), clipped at the border, in every sample
+    only_cut = DiffAugment("cutout")(torch.ones(64, 3, 16, 16))
     zero_share = (only_cut == 0).float().mean(dim=(1, 2, 3))
-    assert torch.all((zero_share > 0.15) & (zero_share < 0.35))
+    assert torch.all((zero_share >= 1 / 16) & (zero_share <= 1 / 4)) and (zero_share == 1 / 4).any()
     with pytest.raises(ValueError, match="unknown augmentation"):
         DiffAugment("rotate")
+
+
+def test_translation_shifts_whole_pixels_with_zero_fill() -> None:
+    x = torch.arange(1, 8 * 16 * 16 + 1, dtype=torch.float32).reshape(8, 1, 16, 16)
+    torch.manual_seed(1)
+    y = DiffAugment("translation")(x)
+    for a, b in zip(x[:, 0], y[:, 0]):
+        # every kept value is the input's value at a shifted place: find the shift and check all of it
+        nz = torch.nonzero(b)
+        r, c = nz[0].tolist()
+        dy, dx = [int(v) for v in torch.nonzero(a == b[r, c])[0] - torch.tensor([r, c])]
+        assert abs(dy) <= 2 and abs(dx) <= 2
+        expected = torch.zeros_like(a)
+        src = a[max(0, dy):16 + min(0, dy), max(0, dx):16 + min(0, dx)]
+        expected[max(0, -dy):16 + min(0, -dy), max(0, -dx):16 + min(0, -dx)] = src
+        assert torch.equal(b, expected)
+
+
+def test_color_keeps_gray_gray_and_augment_keeps_dtype_and_layout() -> None:
+    gray = torch.rand(4, 1, 8, 8).expand(4, 3, 8, 8).contiguous()
+    torch.manual_seed(2)
+    out = DiffAugment("color")(gray)
+    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
+    assert not torch.allclose(out, gray)
+    x = torch.rand(2, 3, 16, 16, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    y = DiffAugment("color,translation,cutout")(x)
+    assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
 
 
 def _cfg(tmp_path, steps, **kw):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gantools.nn import create_arch
 from gantools.plugin import OptionError
@@ -78,6 +80,24 @@ def test_tiled_equals_untiled(weights_x2) -> None:
     img = _img(70, 90)
     whole = load("upscale", weights=weights_x2, tile=0, precision="fp32").process(img).astype(int)
     tiled = load("upscale", weights=weights_x2, tile=32, precision="fp32").process(img).astype(int)
+    assert np.abs(whole - tiled).max() <= 1
+
+
+@pytest.fixture(scope="module")
+def weights_x4(tmp_path_factory) -> str:
+    return _export(tmp_path_factory.mktemp("w") / "x4.safetensors", scale=4, conv=3)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(1, 72), w=st.integers(1, 72), tile=st.integers(24, 64), x4=st.booleans(),
+       c=st.sampled_from([1, 3, 4]))
+def test_tiled_equals_untiled_property(weights_x2, weights_x4, h, w, tile, x4, c) -> None:
+    """Through the whole plugin (padding, gray, alpha, blending): tiled == untiled within 1/255."""
+    weights = weights_x4 if x4 else weights_x2
+    img = _img(h, w, c)
+    whole = load("upscale", weights=weights, tile=0, precision="fp32", alpha="model").process(img).astype(int)
+    tiled = load("upscale", weights=weights, tile=tile, precision="fp32", alpha="model").process(img).astype(int)
+    assert whole.shape == tiled.shape
     assert np.abs(whole - tiled).max() <= 1
 
 

@@ -3,7 +3,7 @@
 Per step: the task builds a batch (in worker threads, ahead of time), the generator runs once,
 the discriminator takes ``d_steps`` steps on real vs detached fake (plus lazy R1 when due), then
 the generator steps on the task's weighted losses and the EMA copy is updated. bf16 autocast
-and channels_last are used on AMX CPUs; losses are computed in fp32. Every random draw of step
+and channels_last are used on CPUs with AMX or AVX512-BF16; losses are computed in fp32. Every random draw of step
 ``k`` comes from generators seeded by ``(seed, k)``, so a resumed run continues bit-for-bit.
 """
 
