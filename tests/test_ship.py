@@ -25,6 +25,22 @@ def test_ship_writes_and_replaces_manifest_entry(tmp_path) -> None:
     assert m["command"] == "gantools train upscale"
 
 
+def test_ship_fp16_halves_floats_and_keeps_metadata(tmp_path) -> None:
+    from gantools.train.export import read_export
+
+    export = tmp_path / "export.safetensors"
+    model = torch.nn.Linear(64, 64)
+    export_generator(export, model, "toy", {"w": 64}, {"task": "stylize", "style": "s", "source": "s.jpg", "mode": "painting"})
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    entry = ship(export, name="s", file="s.safetensors", terms="research", weights_dir=wdir, fp16=True)
+    state, meta = read_export(wdir / "s.safetensors")
+    assert state["weight"].dtype == torch.float16 and meta["storage"] == "fp16" and meta["style"] == "s"
+    assert torch.allclose(state["weight"].float(), model.weight, atol=1e-3)
+    assert (wdir / "s.safetensors").stat().st_size < export.stat().st_size * 0.6
+    assert (entry["source"], entry["mode"]) == ("s.jpg", "painting")
+
+
 def test_shipped_weights_match_manifest() -> None:
     from gantools.weights import manifest
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -362,3 +363,32 @@ def convert_bgr(bgr: np.ndarray) -> torch.Tensor:
     from gantools import convert
 
     return convert.to_tensor(bgr)
+
+
+# -- shipped styles --------------------------------------------------------------------------
+def _shipped_names() -> list[str]:
+    return [m.name for m in loader.shipped_styles()]
+
+
+@pytest.mark.parametrize("style", _shipped_names() or [pytest.param("none", marks=pytest.mark.skip("no style shipped"))])
+def test_shipped_style_restyles_a_chart_and_keeps_its_layout(style: str) -> None:
+    """Each shipped style verifies, changes a synthetic scene clearly but keeps its structure."""
+    from gantools.charts import make_chart
+    from gantools.builtin_plugins.stylize.metrics import content_ssim
+
+    img = make_chart("scene", (96, 144))
+    p = Stylize(style=style, precision="fp32")
+    out = p.process(img)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    assert np.abs(out.astype(int) - img.astype(int)).mean() > 8  # restyled, not a copy
+    rgb = lambda a: torch.from_numpy(a[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    assert content_ssim(rgb(img), rgb(out)) > 0.3  # the scene is still there
+    kept = Stylize(style=style, precision="fp32", preserve_color=True).process(img)
+    chroma = lambda a: cv2.cvtColor(a, cv2.COLOR_BGR2YCrCb)[..., 1:].astype(int)  # noqa: E731
+    assert np.abs(chroma(kept) - chroma(img)).mean() < np.abs(chroma(out) - chroma(img)).mean()
+
+
+def test_info_lists_shipped_styles_with_their_sources() -> None:
+    summary = loader.style_summary()
+    for m in loader.shipped_styles():
+        assert m.name in summary and m.extra.get("source", "") in summary

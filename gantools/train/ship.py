@@ -6,7 +6,7 @@
 The manifest entry takes task, architecture, training command, dataset and steps from the
 export's metadata, adds the sha256 of the copied file, and replaces an older entry of the same
 file name. Task keys that select a model (``scale`` for upscale, ``style`` for stylize) are
-copied from the metadata too.
+copied from the metadata too (and ``source`` / ``mode`` of a style, ``resolution`` of faces).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from gantools.train.export import read_export
 from gantools.weights import sha256_file
 
-SELECTORS = ("scale", "style", "source", "resolution")
+SELECTORS = ("scale", "style", "source", "mode", "resolution")
 
 
 def _toml_value(v: object) -> str:
@@ -31,11 +31,20 @@ def _toml_value(v: object) -> str:
 
 
 def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str | None = None,
-         weights_dir: str | Path = "weights") -> dict:
-    """Copy ``export`` to ``weights_dir/file`` and write its manifest entry; returns the entry."""
-    _, meta = read_export(export)
+         weights_dir: str | Path = "weights", fp16: bool = False) -> dict:
+    """Copy ``export`` to ``weights_dir/file`` and write its manifest entry; returns the entry.
+
+    ``fp16`` stores floating-point tensors as float16 (half the file; they load into fp32 models).
+    """
+    state, meta = read_export(export)
     dest = Path(weights_dir) / file
-    shutil.copyfile(export, dest)
+    if fp16:
+        from safetensors.torch import save_file
+
+        half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+        save_file(half, str(dest), metadata={**meta, "storage": "fp16"})
+    else:
+        shutil.copyfile(export, dest)
     entry: dict[str, object] = {
         "file": file, "task": meta["task"], "name": name, "arch": meta["arch"], "sha256": sha256_file(dest),
         "dataset": dataset or meta.get("dataset", ""), "terms": terms, "command": meta.get("command", ""),
@@ -59,9 +68,11 @@ def main() -> None:
     ap.add_argument("--file", required=True, help="file name inside weights/")
     ap.add_argument("--terms", required=True, help="licence terms of the training data")
     ap.add_argument("--dataset", help="dataset description (default: the export's data paths)")
+    ap.add_argument("--fp16", action="store_true", help="store float tensors as float16 (half the size)")
     ap.add_argument("--weights-dir", default=str(Path(__file__).resolve().parents[2] / "weights"))
     args = ap.parse_args()
-    entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset, weights_dir=args.weights_dir)
+    entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset, weights_dir=args.weights_dir,
+                 fp16=args.fp16)
     print(f"shipped {entry['file']} ({entry['task']} {entry['name']}), sha256 {entry['sha256'][:12]}...")
 
 
