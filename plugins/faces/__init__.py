@@ -33,6 +33,19 @@ NO_SHIPPED = (
 )
 
 
+def weights_summary() -> str:
+    """``"default (64 px, 3169 steps)"`` from the manifest, or a hint; no torch, never raises."""
+    try:
+        from gantools.weights import shipped
+
+        models = shipped("faces")
+    except Exception as exc:  # a broken manifest must not break `gantools list`
+        return f"manifest unreadable ({type(exc).__name__})"
+    if not models:
+        return "none shipped yet (gantools train faces)"
+    return ", ".join(f"{m.name} ({m.extra.get('resolution', '?')} px, {m.extra.get('steps', '?')} steps)" for m in models)
+
+
 @register_plugin
 class Faces(TorchPlugin):
     descriptor = Descriptor(
@@ -51,7 +64,7 @@ class Faces(TorchPlugin):
                    min=0.0, max=1.0),
             Option("save_latent", str, None, "projection: folder for one .npz latent per input"),
         ),
-        weights="none shipped yet (gantools train faces)",
+        weights=weights_summary(),
         train_task="gantools.builtin_plugins.faces.train:FacesTask",
     )
 
