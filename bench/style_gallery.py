@@ -20,17 +20,10 @@ import numpy as np
 import gantools
 from gantools.charts import make_chart
 from gantools.weights import shipped
+from sr_demo import label  # bench/ is the script directory: on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = (("scene", (320, 480)), ("bars", (320, 480)))
-
-
-def label(img: np.ndarray, text: str) -> np.ndarray:
-    """``img`` (BGR) with ``text`` on a white strip at the top."""
-    out = img.copy()
-    cv2.rectangle(out, (0, 0), (out.shape[1], 22), (255, 255, 255), -1)
-    cv2.putText(out, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
 
 
 def gallery(style: str, source: str) -> np.ndarray:
