@@ -39,6 +39,9 @@ PHOTOS = DATA / "sr" / "bench" / "Set14"
 STYLE_ROOT = DATA / "style"
 TARGETS = {"ssim": 0.5, "color": 0.6, "texture": 0.6}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+#: a model compared with more style images than this is a domain style: the report adds pooled
+#: ratios and how the folder's own paintings score
+DOMAIN_MIN_IMAGES = 5
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Model:
     options: dict
     source: str
     mode: str
+    reference: Row | None = None  # domain styles: how the folder's own paintings score
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Row:
     texture: float
     mp_fp32: float | None = None
     mp_bf16: float | None = None
+    pooled_color: float | None = None
+    pooled_texture: float | None = None
 
     def passes(self) -> bool:
         return self.ssim >= TARGETS["ssim"] and self.color <= TARGETS["color"] and self.texture <= TARGETS["texture"]
@@ -136,6 +142,30 @@ def evaluate(outputs: list[torch.Tensor], inputs: list[torch.Tensor], style: lis
     return Row(label, float(np.mean(ssims)), float(np.mean(color)), float(np.mean(texture)))
 
 
+def pool(row: Row, outputs: list[torch.Tensor], inputs: list[torch.Tensor], style: list[torch.Tensor]) -> Row:
+    """Add the pooled ratios: all outputs' patches together vs all inputs' patches together."""
+    from gantools.builtin_plugins.stylize.metrics import style_distance
+
+    row.pooled_color, row.pooled_texture = (style_distance(outputs, style, k) / style_distance(inputs, style, k)
+                                            for k in ("color", "texture"))
+    return row
+
+
+def real_paintings(inputs: list[torch.Tensor], style: list[torch.Tensor]) -> Row:
+    """How the domain's own paintings score: ``len(inputs)`` paintings spread over the folder, each
+    measured against the rest of the folder (per image: divided by photo ``k``'s distance to the
+    rest; pooled: the held-out paintings together vs the photos together)."""
+    from gantools.builtin_plugins.stylize.metrics import style_ratio
+
+    picks = set(np.linspace(0, len(style) - 1, len(inputs)).round().astype(int).tolist())
+    held = [style[i] for i in sorted(picks)]
+    rest = [s for i, s in enumerate(style) if i not in picks]
+    per = {kind: float(np.mean([style_ratio(i, h, rest, kind, seed=k) for k, (i, h) in enumerate(zip(inputs, held))]))
+           for kind in ("color", "texture")}
+    return pool(Row(f"{len(held)} paintings of the folder, vs the other {len(rest)}", float("nan"), per["color"],
+                    per["texture"]), held, inputs, rest)
+
+
 def run(args: argparse.Namespace) -> list[tuple[Model, Row, Row]]:
     from gantools.builtin_plugins.stylize import Stylize
     from gantools.builtin_plugins.stylize.color import reinhard
@@ -157,6 +187,10 @@ def run(args: argparse.Namespace) -> list[tuple[Model, Row, Row]]:
             row.mp_fp32 = speed(plugin, speed_img, args.repeats)
             row.mp_bf16 = speed(Stylize(threads=args.threads, precision="bf16", **model.options), speed_img, args.repeats)
         base = evaluate([reinhard(i, style) for i in inputs], inputs, style, "Reinhard (Lab mean/std)")
+        if len(style) > DOMAIN_MIN_IMAGES:
+            pool(row, outputs, inputs, style)
+            pool(base, [reinhard(i, style) for i in inputs], inputs, style)
+            model.reference = real_paintings(inputs, style)
         results.append((model, row, base))
         print(f"{model.label}: SSIM {row.ssim:.3f} colour {row.color:.3f} texture {row.texture:.3f} | "
               f"Reinhard SSIM {base.ssim:.3f} colour {base.color:.3f} texture {base.texture:.3f}", file=sys.stderr)
@@ -188,6 +222,23 @@ def markdown(results: list[tuple[Model, Row, Row]], args: argparse.Namespace) ->
             f"| {fmt(base.ssim)} | {fmt(base.color)} | {fmt(base.texture)} | {fmt(row.mp_fp32, 2)} "
             f"| {fmt(row.mp_bf16, 2)} | {'pass' if row.passes() else 'FAIL'} |"
         )
+    domain = [(m, row, base) for m, row, base in results if m.reference is not None]
+    if domain:
+        lines += [
+            "",
+            "Domain styles are compared with a whole folder of paintings. Per image (the table above) each "
+            "output's patches are measured against the folder's; pooled puts all outputs' patches together "
+            "(and all inputs' for the divisor). The folder's own paintings, held out and measured the same "
+            "way, show what a real painting of the domain scores.",
+            "",
+            "| style | rows | colour per image | texture per image | colour pooled | texture pooled |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m, row, base in domain:
+            for r in (row, base, m.reference):
+                name = "output" if r is row else r.label
+                lines.append(f"| {m.label} | {name} | {fmt(r.color)} | {fmt(r.texture)} | {fmt(r.pooled_color)} "
+                             f"| {fmt(r.pooled_texture)} |")
     lines += ["", f"Command: `python bench/style.py {' '.join(sys.argv[1:])}`", ""]
     return "\n".join(lines)
 

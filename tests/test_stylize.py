@@ -337,6 +337,17 @@ def test_export_metadata_roundtrip(tmp_path) -> None:
 
 
 # -- benchmark metrics -------------------------------------------------------------------------
+def test_patch_sampler_gathers_exactly_the_unfolded_patches() -> None:
+    """The sampler reads only the drawn patches; they equal the same rows of a full F.unfold."""
+    import torch.nn.functional as F
+
+    from gantools.builtin_plugins.stylize import metrics as M
+
+    x = torch.rand(1, 3, 21, 34)
+    idx = torch.tensor([0, 1, 26, 27, 13 * 27 + 26, 100])
+    assert torch.equal(M._gather(x, idx), F.unfold(x, M.PATCH)[0].T[idx])
+
+
 def test_style_metrics_basics() -> None:
     from gantools.builtin_plugins.stylize import metrics as M
 

@@ -55,8 +55,19 @@ def band_pass(x: Tensor, sigma: float = 2.0) -> Tensor:
     return y - gaussian_blur2d(y, (k, k), (sigma, sigma), border_type="reflect")
 
 
+def _gather(x: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx`` of ``F.unfold(x, PATCH)[0].T`` (``x`` is ``(1, C, H, W)``) without unfolding
+    every position: patch ``i`` has its top-left corner at ``divmod(i, W - PATCH + 1)``."""
+    y0, x0 = idx // (x.shape[-1] - PATCH + 1), idx % (x.shape[-1] - PATCH + 1)
+    d = torch.arange(PATCH)
+    rows = (y0[:, None] + d)[:, :, None]  # (n, 8, 1)
+    cols = (x0[:, None] + d)[:, None, :]  # (n, 1, 8)
+    return x[0][:, rows, cols].permute(1, 0, 2, 3).reshape(len(idx), -1)  # (n, C*64), unfold's order
+
+
 def patches(images: Sequence[Tensor], kind: str, seed: int = 0, per_scale: int = PATCHES_PER_SCALE) -> Tensor:
-    """``(len(LONG_SIDES) * per_scale, D)`` random 8x8 patches drawn evenly from ``images``."""
+    """``(len(LONG_SIDES) * per_scale, D)`` random 8x8 patches drawn evenly from ``images``
+    (uniformly over each resized image's patch positions)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     g = torch.Generator().manual_seed(seed)
@@ -66,9 +77,8 @@ def patches(images: Sequence[Tensor], kind: str, seed: int = 0, per_scale: int =
         for img, n in zip(images, per_image):
             x = _resize_long(img, long_side)
             x = band_pass(x) if kind == "texture" else x
-            cols = F.unfold(x, PATCH)[0].T  # (L, C*64)
-            idx = torch.randint(0, cols.shape[0], (n,), generator=g)
-            out.append(cols[idx])
+            positions = (x.shape[-2] - PATCH + 1) * (x.shape[-1] - PATCH + 1)
+            out.append(_gather(x, torch.randint(0, positions, (n,), generator=g)))
     return torch.cat(out)
 
 
