@@ -39,9 +39,6 @@ PHOTOS = DATA / "sr" / "bench" / "Set14"
 STYLE_ROOT = DATA / "style"
 TARGETS = {"ssim": 0.5, "color": 0.6, "texture": 0.6}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-#: a model compared with more style images than this is a domain style: the report adds pooled
-#: ratios and how the folder's own paintings score
-DOMAIN_MIN_IMAGES = 5
 
 
 @dataclass
@@ -186,10 +183,11 @@ def run(args: argparse.Namespace) -> list[tuple[Model, Row, Row]]:
         if not args.no_speed:
             row.mp_fp32 = speed(plugin, speed_img, args.repeats)
             row.mp_bf16 = speed(Stylize(threads=args.threads, precision="bf16", **model.options), speed_img, args.repeats)
-        base = evaluate([reinhard(i, style) for i in inputs], inputs, style, "Reinhard (Lab mean/std)")
-        if len(style) > DOMAIN_MIN_IMAGES:
+        matched = [reinhard(i, style) for i in inputs]
+        base = evaluate(matched, inputs, style, "Reinhard (Lab mean/std)")
+        if model.mode == "domain":  # a folder of paintings: add pooled ratios and how its own paintings score
             pool(row, outputs, inputs, style)
-            pool(base, [reinhard(i, style) for i in inputs], inputs, style)
+            pool(base, matched, inputs, style)
             model.reference = real_paintings(inputs, style)
         results.append((model, row, base))
         print(f"{model.label}: SSIM {row.ssim:.3f} colour {row.color:.3f} texture {row.texture:.3f} | "
