@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +27,7 @@ def export_generator(
     dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write ``model``'s state dict (as ``dtype``) with metadata, atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype)
                for k, v in model.state_dict().items()}
     meta = {
         "format": FORMAT,
@@ -41,15 +36,17 @@ def export_generator(
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         **{k: str(v) for k, v in metadata.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return save_safetensors(path, tensors, meta)
+
+
+def save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write ``tensors`` (made contiguous) with string ``metadata`` to ``path`` atomically."""
+    from safetensors.torch import save
+
+    from gantools.train.rundir import atomic_write
+
+    path = Path(path)
+    atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
     return path
 
 

@@ -15,7 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gantools.train.export import read_export
+from gantools.train.export import read_export, save_safetensors
 from gantools.weights import sha256_file
 
 SELECTORS = ("scale", "style", "source", "mode", "resolution")
@@ -39,10 +39,8 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     state, meta = read_export(export)
     dest = Path(weights_dir) / file
     if fp16:
-        from safetensors.torch import save_file
-
-        half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-        save_file(half, str(dest), metadata={**meta, "storage": "fp16"})
+        half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        save_safetensors(dest, half, {**meta, "storage": "fp16"})
     else:
         shutil.copyfile(export, dest)
     entry: dict[str, object] = {

@@ -87,14 +87,13 @@ def slim_export(src: str, dst: str) -> str:
     """
     import json
 
-    from gantools.train.export import read_export
-    from safetensors.torch import save_file
+    from gantools.train.export import read_export, save_safetensors
 
     state, meta = read_export(src)
     if meta.get("arch") == PAIR_ARCH:
         state, arch, cfg = photo_to_painting(state, json.loads(meta.get("arch_config", "{}")))
         meta = {**meta, "arch": arch, "arch_config": json.dumps(cfg, sort_keys=True)}
-    save_file({k: v.contiguous() for k, v in state.items()}, dst, metadata=meta)
+    save_safetensors(dst, state, meta)
     return dst
 
 
