@@ -92,7 +92,7 @@ def haar_inputs(faces: np.ndarray) -> np.ndarray:
     """
     import cv2
 
-    from gantools.builtin_plugins.faces.train import square_resize
+    from gantools_faces.train import square_resize
 
     pad = 128 // 4
     out = []
@@ -218,7 +218,7 @@ def swd(a: np.ndarray, b: np.ndarray, seed: int = SWD_SEED) -> list[float]:
     ``a`` and ``b``: ``(N, H, W, 3)`` uint8, the same N and size. Patches of ``a`` and ``b`` are
     drawn with different fixed seeds, so ``swd(x, x)`` is the sampling noise, not exactly 0.
     """
-    from gantools.builtin_plugins.stylize.metrics import projections, sliced_wasserstein
+    from gantools_stylize.metrics import projections, sliced_wasserstein
 
     if a.shape != b.shape:
         raise ValueError(f"image sets must have one shape, got {a.shape} and {b.shape}")
@@ -299,7 +299,7 @@ class RealFaces:
 
 def holdout_rule(metadata: dict[str, str]) -> dict:
     """The export's hold-out rule, else ``FacesTask``'s defaults (``shard``, ``count``)."""
-    from gantools.builtin_plugins.faces.train import FacesTask
+    from gantools_faces.train import FacesTask
 
     defaults = {o.name: o.default for o in FacesTask.options}
     rule = {"shard": defaults["holdout_shard"], "count": defaults["holdout"]}
@@ -310,7 +310,7 @@ def holdout_rule(metadata: dict[str, str]) -> dict:
 
 def load_real(data: Sequence[str], rule: dict, workers: int) -> RealFaces:
     """Held-back and training faces from ``data``, split by ``holdout_names`` exactly as training does."""
-    from gantools.builtin_plugins.faces.train import holdout_names, square_resize
+    from gantools_faces.train import holdout_names, square_resize
     from gantools.train.data import ImageSet
 
     held = holdout_names(list(data), rule["shard"], int(rule["count"]))
@@ -337,7 +337,7 @@ def load_plugin(weights: str | None, precision: str, threads: int) -> Any:
 
 def to_rgb64(bgr: Sequence[np.ndarray]) -> np.ndarray:
     """Generated BGR faces -> ``(N, 64, 64, 3)`` RGB uint8 (resized like training when not 64 px)."""
-    from gantools.builtin_plugins.faces.train import square_resize
+    from gantools_faces.train import square_resize
 
     return np.stack([square_resize(np.ascontiguousarray(f[:, :, ::-1]), SIZE) for f in bgr])
 
@@ -431,7 +431,7 @@ class FaceSets:
 
 def face_sets(plugin: Any, real: RealFaces, n: int, truncation: float, res: Results) -> FaceSets:
     """Seeds ``0..n-1`` rendered with drawn labels and with the labels of the (shuffled) held-back faces."""
-    from gantools.builtin_plugins.faces.labels import parse_name
+    from gantools_faces.labels import parse_name
 
     order = np.random.default_rng(SPLIT_SEED).permutation(len(real.held))
     log(f"generating {n} faces (seeds 0..{n - 1}, truncation {truncation}) ...")
@@ -516,7 +516,7 @@ def _stats(d: np.ndarray) -> dict[str, float]:
 
 
 def _label_summary(names: Sequence[str]) -> str:
-    from gantools.builtin_plugins.faces.labels import AGE_GROUPS, parse_name
+    from gantools_faces.labels import AGE_GROUPS, parse_name
 
     ages = [parse_name(n)[0] for n in names]
     counts = {AGE_GROUPS[a]: ages.count(a) for a in sorted({a for a in ages if a is not None})}

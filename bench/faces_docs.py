@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gantools.builtin_plugins.faces.generate import FaceModel
-from gantools.builtin_plugins.faces.labels import AGE_GROUPS, GENDERS
-from gantools.builtin_plugins.faces.media import grid
+from gantools_faces.generate import FaceModel
+from gantools_faces.labels import AGE_GROUPS, GENDERS
+from gantools_faces.media import grid
 from gantools.weights import shipped
 
 ROOT = Path(__file__).resolve().parents[1]

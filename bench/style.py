@@ -131,7 +131,7 @@ def speed(plugin, img: np.ndarray, repeats: int) -> float:
 
 
 def evaluate(outputs: list[torch.Tensor], inputs: list[torch.Tensor], style: list[torch.Tensor], label: str) -> Row:
-    from gantools.builtin_plugins.stylize.metrics import content_ssim, style_ratio
+    from gantools_stylize.metrics import content_ssim, style_ratio
 
     ssims = [content_ssim(i, o) for i, o in zip(inputs, outputs)]
     color = [style_ratio(i, o, style, "color", seed=k) for k, (i, o) in enumerate(zip(inputs, outputs))]
@@ -141,7 +141,7 @@ def evaluate(outputs: list[torch.Tensor], inputs: list[torch.Tensor], style: lis
 
 def pool(row: Row, outputs: list[torch.Tensor], inputs: list[torch.Tensor], style: list[torch.Tensor]) -> Row:
     """Add the pooled ratios: all outputs' patches together vs all inputs' patches together."""
-    from gantools.builtin_plugins.stylize.metrics import style_distance
+    from gantools_stylize.metrics import style_distance
 
     row.pooled_color, row.pooled_texture = (style_distance(outputs, style, k) / style_distance(inputs, style, k)
                                             for k in ("color", "texture"))
@@ -152,7 +152,7 @@ def real_paintings(inputs: list[torch.Tensor], style: list[torch.Tensor]) -> Row
     """How the domain's own paintings score: ``len(inputs)`` paintings spread over the folder, each
     measured against the rest of the folder (per image: divided by photo ``k``'s distance to the
     rest; pooled: the held-out paintings together vs the photos together)."""
-    from gantools.builtin_plugins.stylize.metrics import style_ratio
+    from gantools_stylize.metrics import style_ratio
 
     picks = set(np.linspace(0, len(style) - 1, len(inputs)).round().astype(int).tolist())
     held = [style[i] for i in sorted(picks)]
@@ -164,8 +164,8 @@ def real_paintings(inputs: list[torch.Tensor], style: list[torch.Tensor]) -> Row
 
 
 def run(args: argparse.Namespace) -> list[tuple[Model, Row, Row]]:
-    from gantools.builtin_plugins.stylize import Stylize
-    from gantools.builtin_plugins.stylize.color import reinhard
+    from gantools_stylize import Stylize
+    from gantools_stylize.color import reinhard
 
     photo_paths = images_in(Path(args.photos))[: args.max_photos or None]
     if not photo_paths:

@@ -31,7 +31,7 @@ FACE_SIDE = 160  # three faces side by side: the row is as wide as the charts
 
 def generated_faces() -> np.ndarray | None:
     """Three shipped-model faces (truncation 0.7), enlarged x4 and side by side; None without a model."""
-    from gantools.builtin_plugins.faces.generate import FaceModel
+    from gantools_faces.generate import FaceModel
 
     path = next((m.verify() for m in shipped("faces")), None)
     if path is None:

@@ -55,7 +55,7 @@ class Clock:
 
 
 def make_trainer(precision: str, args: argparse.Namespace, data: Path, out: Path) -> Any:
-    import gantools.builtin_plugins.faces.train  # noqa: F401  (registers the task)
+    import gantools_faces.train  # noqa: F401  (registers the task)
     from gantools.train.api import make_config
     from gantools.train.engine import StepContext, Trainer
     from gantools.train.task import get_task

@@ -108,7 +108,7 @@ def faces(
     except (OSError, ValueError) as exc:
         raise _failure(str(exc)) from None
 
-    from gantools.builtin_plugins.faces import media
+    from gantools_faces import media
 
     try:
         if interpolate is not None:

@@ -1,9 +1,10 @@
-"""Plugin registry: built-ins register themselves on import, third parties via entry points.
+"""Plugin registry: every plugin, built-in or third-party, comes from an entry point.
 
-Built-in plugins live in ``gantools.builtin_plugins.<task>`` (the repository's ``plugins/``
-folder) and use the :func:`register_plugin` decorator. Third-party packages declare an entry
-point in the group ``gantools.plugins`` whose value is a module (importing it registers its
-plugins with the decorator) or a ``module:Class``. Discovery never imports torch and never loads
+Plugin packages declare an entry point in the group ``gantools.plugins`` whose value is a
+module (importing it registers its plugins with the :func:`register_plugin` decorator) or a
+``module:Class``. The built-in plugins are ordinary such packages (``gantools_upscale``,
+``gantools_stylize``, ... in the repository's ``plugins/`` source root), declared in gantools'
+own ``pyproject.toml``: the registry has no special path for them. Discovery never imports torch and never loads
 weights; a third-party entry point that fails to import is recorded as broken with its error and
 everything else keeps working.
 """
@@ -11,8 +12,6 @@ everything else keeps working.
 from __future__ import annotations
 
 import fnmatch
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 from gantools.plugin import PLATFORM_OPTIONS, Descriptor, OptionError, Plugin
 
 ENTRY_POINT_GROUP = "gantools.plugins"
-BUILTIN_PACKAGE = "gantools.builtin_plugins"
 
 
 class PluginNotFound(KeyError):
@@ -54,7 +52,7 @@ class Entry:
 
 _entries: dict[str, Entry] = {}
 _discovered = False
-_current_source = "builtin"
+_current_source = "gantools"
 
 
 def register_plugin(cls: type[Plugin]) -> type[Plugin]:
@@ -87,13 +85,6 @@ def register_plugin(cls: type[Plugin]) -> type[Plugin]:
     return cls
 
 
-def _import_builtins() -> None:
-    pkg = importlib.import_module(BUILTIN_PACKAGE)
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg:
-            importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")
-
-
 def _import_entry_points() -> None:
     global _current_source
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -107,16 +98,15 @@ def _import_entry_points() -> None:
             if ep.name not in _entries:
                 _entries[ep.name] = Entry(ep.name, source, error=f"{type(exc).__name__}: {exc}")
         finally:
-            _current_source = "builtin"
+            _current_source = "gantools"
 
 
 def discover(refresh: bool = False) -> None:
-    """Import built-in plugin modules and third-party entry points (once)."""
+    """Import every ``gantools.plugins`` entry point (once)."""
     global _discovered
     if _discovered and not refresh:
         return
     _discovered = True
-    _import_builtins()
     _import_entry_points()
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gantools.builtin_plugins.faces import labels as L
-from gantools.builtin_plugins.faces import media
-from gantools.builtin_plugins.faces.generate import FaceModel, slerp
+from gantools_faces import labels as L
+from gantools_faces import media
+from gantools_faces.generate import FaceModel, slerp
 from gantools.nn.facegan import FaceDiscriminator, FaceGenerator, ModulatedConv, minibatch_stddev
 
 TINY = dict(resolution=32, z_dim=16, w_dim=32, channel_base=256, channel_max=32, embed_dim=16, mapping_layers=2)

@@ -114,7 +114,7 @@ def test_resume_continues_bit_for_bit(trained: dict, tmp_path) -> None:
 
 
 def test_square_resize_crops_the_centre() -> None:
-    from gantools.builtin_plugins.faces.train import square_resize
+    from gantools_faces.train import square_resize
 
     img = np.zeros((40, 100, 3), np.uint8)
     img[:, 30:70] = 255  # the centre 40x40 square is white, the sides black
@@ -124,7 +124,7 @@ def test_square_resize_crops_the_centre() -> None:
 
 
 def test_holdout_is_last_names_of_the_shard(tmp_path) -> None:
-    from gantools.builtin_plugins.faces.train import holdout_names
+    from gantools_faces.train import holdout_names
 
     shard = tmp_path / "utkface-128-03.zip"
     names = make_faces_zip(shard, count=10)
@@ -229,7 +229,7 @@ def test_plugin_bad_options(trained: dict, tmp_path) -> None:
 
 def test_no_shipped_model_message(monkeypatch) -> None:
     from gantools import weights
-    from gantools.builtin_plugins.faces import NO_SHIPPED
+    from gantools_faces import NO_SHIPPED
     from gantools.registry import load
 
     monkeypatch.setattr(weights, "shipped", lambda task, **m: [])
@@ -303,8 +303,8 @@ def test_cli_through_main_gantools_command(trained: dict, tmp_path, capsys) -> N
 # -- real data (optional) --------------------------------------------------------------------------
 @pytest.mark.skipif(not (SHARED_FACES / "utkface-128-03.zip").exists(), reason="shared face data absent")
 def test_real_shard_names_and_holdout() -> None:
-    from gantools.builtin_plugins.faces.labels import label_arrays
-    from gantools.builtin_plugins.faces.train import holdout_names
+    from gantools_faces.labels import label_arrays
+    from gantools_faces.train import holdout_names
 
     held = holdout_names([str(SHARED_FACES)], "utkface-128-03.zip", 1000)
     assert len(held) == 1000

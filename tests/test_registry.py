@@ -1,4 +1,4 @@
-"""Plugin discovery: built-ins, third-party entry points (working and broken), via the CLI."""
+"""Plugin discovery: built-ins (entry points of gantools itself), third-party entry points (working and broken), via the CLI."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from gantools import registry
 from gantools.registry import PluginNotFound, get_plugin_class, list_plugins
 
 
-def test_builtins_are_discovered():
+def test_builtins_are_discovered_through_entry_points():
     entries = {e.name: e for e in list_plugins()}
-    assert entries["resize"].ok and entries["resize"].source == "builtin"
+    assert entries["resize"].ok and entries["resize"].source == "gantools (gantools_resize)"
     assert get_plugin_class("resize").descriptor.scale == 2
     assert [e.name for e in list_plugins("res*")] == ["resize"]
 

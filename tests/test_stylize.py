@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from gantools.builtin_plugins.stylize import Stylize
-from gantools.builtin_plugins.stylize import loader
-from gantools.builtin_plugins.stylize.color import blend, preserve_color, reinhard
+from gantools_stylize import Stylize
+from gantools_stylize import loader
+from gantools_stylize.color import blend, preserve_color, reinhard
 from gantools.plugin import OptionError
 from gantools.train.export import export_generator
 
@@ -202,7 +202,7 @@ def test_blend_and_preserve_color_helpers() -> None:
 
 
 def test_reinhard_matches_lab_statistics() -> None:
-    from gantools.builtin_plugins.stylize.color import lab_stats
+    from gantools_stylize.color import lab_stats
 
     torch.manual_seed(0)
     content = 0.2 + 0.5 * torch.rand(1, 3, 32, 32)
@@ -341,7 +341,7 @@ def test_patch_sampler_gathers_exactly_the_unfolded_patches() -> None:
     """The sampler reads only the drawn patches; they equal the same rows of a full F.unfold."""
     import torch.nn.functional as F
 
-    from gantools.builtin_plugins.stylize import metrics as M
+    from gantools_stylize import metrics as M
 
     x = torch.rand(1, 3, 21, 34)
     idx = torch.tensor([0, 1, 26, 27, 13 * 27 + 26, 100])
@@ -349,7 +349,7 @@ def test_patch_sampler_gathers_exactly_the_unfolded_patches() -> None:
 
 
 def test_style_metrics_basics() -> None:
-    from gantools.builtin_plugins.stylize import metrics as M
+    from gantools_stylize import metrics as M
 
     photo = convert_bgr(scene(120, 160))
     painting = convert_bgr(scene(100, 140, seed=3)[:, ::-1].copy() // 2 + 100)
@@ -385,7 +385,7 @@ def _shipped_names() -> list[str]:
 def test_shipped_style_restyles_a_chart_and_keeps_its_layout(style: str) -> None:
     """Each shipped style verifies, changes a synthetic scene clearly but keeps its structure."""
     from gantools.charts import make_chart
-    from gantools.builtin_plugins.stylize.metrics import content_ssim
+    from gantools_stylize.metrics import content_ssim
 
     img = make_chart("scene", (96, 144))
     p = Stylize(style=style, precision="fp32")

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from gantools.builtin_plugins.stylize import Stylize
-from gantools.builtin_plugins.stylize.data import StyleImages
-from gantools.builtin_plugins.stylize.pair import PAIR_ARCH, slim_export
+from gantools_stylize import Stylize
+from gantools_stylize.data import StyleImages
+from gantools_stylize.pair import PAIR_ARCH, slim_export
 from gantools.train.api import make_config, run_training
 from gantools.train.data import DataError
 from gantools.train.export import read_export
@@ -127,7 +127,7 @@ def test_missing_data_errors(tmp_path) -> None:
 
 
 def test_content_losses_prefer_structure() -> None:
-    from gantools.builtin_plugins.stylize.losses import content_loss, edge_loss, feature_stats_loss
+    from gantools_stylize.losses import content_loss, edge_loss, feature_stats_loss
 
     torch.manual_seed(0)
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")

@@ -50,13 +50,20 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    assert tops == {"gantools", wheel.name.split("-py3")[0] + ".dist-info"}  # no bare `plugins`
-    for needed in ("gantools/builtin_plugins/__init__.py", "gantools/builtin_plugins/resize/__init__.py",
-                   "gantools/weights_data/__init__.py", "gantools/cli.py", "gantools/batch.py"):
+    plugin_packages = {"gantools_resize", "gantools_upscale", "gantools_stylize", "gantools_faces"}
+    assert tops == {"gantools", *plugin_packages, wheel.name.split("-py3")[0] + ".dist-info"}  # no bare `plugins`
+    for needed in ("gantools_resize/__init__.py", "gantools_stylize/loader.py",
+                   "gantools/weights_data/__init__.py", "gantools/weights_data/manifest.toml", "gantools/batch.py"):
         assert needed in names
+    sources = {str(p.relative_to(ROOT)) for root in ("gantools", "plugins") for p in (ROOT / root).rglob("*.py")}
+    packaged = {n.replace("gantools/weights_data", "weights") for n in names if n.endswith(".py")}
+    packaged = {n if n.startswith("gantools/") or n.startswith("weights") else "plugins/" + n for n in packaged}
+    assert sources <= packaged, f"source files missing from the wheel: {sorted(sources - packaged)}"
     assert any(n.endswith("dist-info/licenses/LICENSE") for n in names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "gantools = gantools.cli:main" in entry_points
+    for name in ("resize", "upscale", "stylize", "faces"):  # built-ins register like third-party plugins
+        assert f"{name} = gantools_{name}" in entry_points
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +98,7 @@ def test_installed_wheel_lists_and_runs(venv, tmp_path):
 
 
 def test_installed_packages_come_from_the_wheel(venv, tmp_path):
-    code = ("import gantools, gantools.builtin_plugins.resize as r, gantools.weights_data as w, importlib.util; "
+    code = ("import gantools, gantools_resize as r, gantools.weights_data as w, importlib.util; "
             "print(gantools.__file__); print(r.__file__); print(w.__file__); "
             "print(importlib.util.find_spec('plugins'))")
     proc = in_venv(venv, str(venv / "bin" / "python"), "-c", code, cwd=tmp_path)

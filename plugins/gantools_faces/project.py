@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gantools.builtin_plugins.faces.generate import FaceModel
-from gantools.builtin_plugins.faces.labels import NUM_AGES, NUM_GENDERS
+from gantools_faces.generate import FaceModel
+from gantools_faces.labels import NUM_AGES, NUM_GENDERS
 
 MIN_SIDE = 8
 SSIM_WINDOW = 7

@@ -65,7 +65,7 @@ class Faces(TorchPlugin):
             Option("save_latent", str, None, "projection: folder for one .npz latent per input"),
         ),
         weights=weights_summary(),
-        train_task="gantools.builtin_plugins.faces.train:FacesTask",
+        train_task="gantools_faces.train:FacesTask",
     )
 
     last_psnr: float | None = None
@@ -73,7 +73,7 @@ class Faces(TorchPlugin):
 
     # -- options and weights ---------------------------------------------------------------
     def check_options(self) -> None:
-        from gantools.builtin_plugins.faces.labels import LabelError, parse_age, parse_gender
+        from gantools_faces.labels import LabelError, parse_age, parse_gender
 
         if not 0.0 < self.options["truncation"] <= 1.0:
             raise OptionError(f"option --truncation: {self.options['truncation']} is not in (0, 1]")
@@ -110,7 +110,7 @@ class Faces(TorchPlugin):
 
     # -- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
-        from gantools.builtin_plugins.faces.generate import FaceModel
+        from gantools_faces.generate import FaceModel
         from gantools.device import resolve_precision, set_threads
 
         set_threads(self.runtime.threads)
@@ -148,7 +148,7 @@ class Faces(TorchPlugin):
         import cv2
 
         from gantools import convert
-        from gantools.builtin_plugins.faces.project import prepare_target, project, relabel
+        from gantools_faces.project import prepare_target, project, relabel
 
         self.check_image(image)
         self.ensure_setup()

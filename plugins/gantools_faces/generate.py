@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from gantools.builtin_plugins.faces.labels import NUM_AGES, NUM_GENDERS, LabelDistribution
+from gantools_faces.labels import NUM_AGES, NUM_GENDERS, LabelDistribution
 
 #: Seed of the fixed latents used to estimate each label pair's mean ``w``.
 CENTER_SEED = 0x5EED

@@ -23,7 +23,7 @@ from kornia.filters import gaussian_blur2d
 from kornia.metrics import ssim
 from torch import Tensor
 
-from gantools.builtin_plugins.stylize.color import luminance
+from gantools_stylize.color import luminance
 
 PATCH = 8
 LONG_SIDES = (256, 128)

@@ -84,7 +84,7 @@ class UpscaleTask(TrainTask):
         s = self.opts["scale"]
         hrs = [self._hr_patch(rng) for _ in range(self.config.batch_size)]
         if self.opts["mode"] == "photo":
-            from gantools.builtin_plugins.upscale.degrade import degrade
+            from gantools_upscale.degrade import degrade
 
             lrs = [degrade(h, s, rng) for h in hrs]
         else:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantools.builtin_plugins.faces.labels import (
+from gantools_faces.labels import (
     AGE_GROUPS, GENDERS, NUM_AGES, NUM_GENDERS, LabelDistribution, label_arrays,
 )
 from gantools.plugin import Option

@@ -98,12 +98,12 @@ def slim_export(src: str, dst: str) -> str:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m gantools.builtin_plugins.stylize.pair SRC DST``: see :func:`slim_export`."""
+    """``python -m gantools_stylize.pair SRC DST``: see :func:`slim_export`."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m gantools.builtin_plugins.stylize.pair EXPORT.safetensors SLIM.safetensors", file=sys.stderr)
+        print("usage: python -m gantools_stylize.pair EXPORT.safetensors SLIM.safetensors", file=sys.stderr)
         return 2
     slim_export(args[0], args[1])
     return 0

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantools.builtin_plugins.stylize import losses as L
-from gantools.builtin_plugins.stylize.data import StyleImages, center_square, content_images, label, scaled_crop
-from gantools.builtin_plugins.stylize.pair import PAIR_ARCH, DiscriminatorPair, GeneratorPair
+from gantools_stylize import losses as L
+from gantools_stylize.data import StyleImages, center_square, content_images, label, scaled_crop
+from gantools_stylize.pair import PAIR_ARCH, DiscriminatorPair, GeneratorPair
 from gantools.plugin import Option, OptionError
 from gantools.train.data import DataError, scan, to_batch_tensor
 from gantools.train.task import TrainTask, register_task

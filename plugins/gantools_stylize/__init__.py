@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gantools.builtin_plugins.stylize.loader import style_summary
+from gantools_stylize.loader import style_summary
 from gantools.plugin import Descriptor, Option
 from gantools.registry import register_plugin
 from gantools.torch_plugin import TorchPlugin
@@ -46,7 +46,7 @@ class Stylize(TorchPlugin):
                    min=16, max=16384),
         ),
         weights=_STYLES,
-        train_task="gantools.builtin_plugins.stylize.train:StylizeTask",
+        train_task="gantools_stylize.train:StylizeTask",
     )
 
     #: feather (input px) of the blend between tiles; overlap = receptive radius + feather / 2
@@ -56,13 +56,13 @@ class Stylize(TorchPlugin):
 
     def check_options(self) -> None:
         """Resolve the weights now, so a bad --style/--weights fails before any image is read."""
-        from gantools.builtin_plugins.stylize.loader import resolve
+        from gantools_stylize.loader import resolve
 
         self._weights = resolve(self.options["style"], self.runtime.weights)
 
     # -- model -----------------------------------------------------------------------------
     def build(self) -> Any:
-        from gantools.builtin_plugins.stylize.loader import receptive_radius
+        from gantools_stylize.loader import receptive_radius
         from gantools.nn import load_arch
 
         w = self._weights
@@ -108,7 +108,7 @@ class Stylize(TorchPlugin):
     def stylise_image(self, x: Any, precision: str, tile: int | None = None) -> Any:
         """Resize ``x`` (1, 3, H, W) to --size, stylise (tiled if needed), resize back, keep the
         input's colour if asked, blend by --strength. Returns (1, 3, H, W) in [0, 1]."""
-        from gantools.builtin_plugins.stylize.color import blend, preserve_color
+        from gantools_stylize.color import blend, preserve_color
 
         x = x.to(self.device).float()
         h, w = x.shape[-2:]

@@ -106,7 +106,7 @@ def _from_export(path: str, state: dict, meta: dict, label: str) -> StyleWeights
         config = json.loads(meta.get("arch_config") or "{}")
     except json.JSONDecodeError:
         raise OptionError(f"{path}: export metadata 'arch_config' is not valid JSON") from None
-    from gantools.builtin_plugins.stylize.pair import PAIR_ARCH, photo_to_painting
+    from gantools_stylize.pair import PAIR_ARCH, photo_to_painting
 
     if arch == PAIR_ARCH:
         state, arch, config = photo_to_painting(state, config)
@@ -116,7 +116,7 @@ def _from_export(path: str, state: dict, meta: dict, label: str) -> StyleWeights
 
 
 def _from_third_party(path: str, state: dict, label: str) -> StyleWeights:
-    from gantools.builtin_plugins.stylize.pair import PAIR_ARCH, photo_to_painting
+    from gantools_stylize.pair import PAIR_ARCH, photo_to_painting
     from gantools.nn import UnknownArchitecture, detect_arch
 
     try:

@@ -35,7 +35,7 @@ class Upscale(TorchPlugin):
             Option("alpha", str, "bicubic", "how to enlarge an alpha channel: bicubic or model", choices=("bicubic", "model")),
         ),
         weights="photo x4, fidelity x2/x4",
-        train_task="gantools.builtin_plugins.upscale.train:UpscaleTask",
+        train_task="gantools_upscale.train:UpscaleTask",
     )
 
     def check_options(self) -> None:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, spatial_gradient
 from torch import Tensor
 
-from gantools.builtin_plugins.stylize.color import luminance
+from gantools_stylize.color import luminance
 
 
 def _kernel(sigma: float) -> int:
