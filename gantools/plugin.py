@@ -12,7 +12,7 @@ which does the array <-> tensor work once for all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -190,6 +190,26 @@ class Plugin:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"<{type(self).__name__} {self.descriptor.name!r} {opts}>"
+
+
+@runtime_checkable
+class GeneratorPlugin(Protocol):
+    """A plugin that also makes new images from seeds: what ``gantools generate NAME`` drives.
+
+    Generation settings (truncation, class labels, ...) are the plugin's own options, given at
+    construction like any option. Image ``i`` of ``generate(n, seed)`` depends only on
+    ``seed + i`` (never on ``n`` or on a batch size); images are ``HxWx3`` BGR ``uint8``.
+    """
+
+    descriptor: ClassVar[Descriptor]
+
+    def generate(self, n: int, seed: int) -> list[np.ndarray]:
+        """``n`` new images for seeds ``seed .. seed + n - 1``."""
+        ...
+
+    def interpolate(self, seed_a: int, seed_b: int, frames: int) -> list[np.ndarray]:
+        """``frames`` images walking the latent space from ``seed_a`` to ``seed_b`` (both included)."""
+        ...
 
 
 def channels_of(image: np.ndarray) -> int:

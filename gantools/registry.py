@@ -11,25 +11,108 @@ everything else keeps working.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from gantools.plugin import PLATFORM_OPTIONS, Descriptor, OptionError, Plugin
 
 ENTRY_POINT_GROUP = "gantools.plugins"
 
 
-class PluginNotFound(KeyError):
-    """No plugin of that name (message lists the known ones)."""
+T = TypeVar("T")
+
+
+class NotRegistered(KeyError):
+    """No object of that name in a :class:`Registry` (the message lists the known ones)."""
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
         return str(self.args[0])
 
 
+class PluginNotFound(NotRegistered):
+    """No plugin of that name (message lists the known ones)."""
+
+
 class RegistrationError(ValueError):
-    """A plugin class whose descriptor breaks the contract."""
+    """A registration that breaks the rules: a bad descriptor, or a name taken by another object."""
+
+
+def _qualname(obj: Any) -> tuple[str, str]:
+    return getattr(obj, "__module__", ""), getattr(obj, "__qualname__", repr(obj))
+
+
+class Registry(Generic[T]):
+    """Named objects of one kind (plugins, architectures, training tasks), one duplicate policy.
+
+    Registering a name twice is allowed only for the same object, or an object with the same
+    module and qualified name (a module imported again); anything else raises
+    :class:`RegistrationError` naming who registered the name first. Lookups of unknown names
+    raise ``missing`` (a :class:`NotRegistered` subclass) listing the known names.
+    """
+
+    def __init__(self, kind: str, missing: type[NotRegistered] = NotRegistered,
+                 identity: Callable[[T], Any] = lambda obj: obj) -> None:
+        self.kind = kind
+        self._missing = missing
+        self._identity = identity  # what "the same object" means for this registry's values
+        self._items: dict[str, T] = {}
+        self._sources: dict[str, str] = {}
+
+    def register(self, name: str, obj: T, source: str = "gantools") -> T:
+        """Add ``obj`` under ``name`` (see the class docstring for duplicates); returns ``obj``."""
+        old = self._items.get(name)
+        if old is not None:
+            a, b = self._identity(old), self._identity(obj)
+            if a is not b and _qualname(a) != _qualname(b):
+                raise RegistrationError(f"{self.kind} name {name!r} is already registered by {self._sources[name]}")
+        self._items[name] = obj
+        self._sources.setdefault(name, source)  # the first registration names the source
+        return obj
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        """``@registry.decorator("name")`` registers the decorated object."""
+
+        def wrap(obj: T) -> T:
+            return self.register(name, obj, source=".".join(_qualname(obj)))
+
+        return wrap
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(self.names()) or "none"
+            raise self._missing(f"unknown {self.kind} {name!r} (known: {known})") from None
+
+    def source(self, name: str) -> str:
+        """Who registered ``name`` (a distribution and entry point, or a module path)."""
+        self.get(name)
+        return self._sources[name]
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching the shell-style ``pattern``, sorted."""
+        return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        return iter(sorted(self._items.items()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @contextlib.contextmanager
+    def scoped(self) -> Iterator[Registry[T]]:
+        """Registrations made inside the ``with`` block are undone when it ends (for tests)."""
+        saved = dict(self._items), dict(self._sources)
+        try:
+            yield self
+        finally:
+            self._items, self._sources = saved
 
 
 @dataclass
@@ -50,7 +133,8 @@ class Entry:
         return self.cls is not None
 
 
-_entries: dict[str, Entry] = {}
+#: every plugin entry (working or broken); an Entry's identity is its class
+PLUGINS: Registry[Entry] = Registry("plugin", PluginNotFound, identity=lambda e: e.cls if e.cls is not None else e)
 _discovered = False
 _current_source = "gantools"
 
@@ -77,11 +161,7 @@ def register_plugin(cls: type[Plugin]) -> type[Plugin]:
         if opt.type not in (int, float, str, bool):
             raise RegistrationError(f"plugin {desc.name!r}: option {opt.name!r} has unsupported type")
         seen.add(opt.name)
-    existing = _entries.get(desc.name)
-    if existing is not None and existing.cls is not None and existing.cls is not cls:
-        if existing.cls.__module__ != cls.__module__ or existing.cls.__qualname__ != cls.__qualname__:
-            raise RegistrationError(f"plugin name {desc.name!r} is already registered by {existing.source}")
-    _entries[desc.name] = Entry(desc.name, _current_source, cls)
+    PLUGINS.register(desc.name, Entry(desc.name, _current_source, cls), source=_current_source)
     return cls
 
 
@@ -92,11 +172,11 @@ def _import_entry_points() -> None:
         _current_source = source
         try:
             obj = ep.load()
-            if isinstance(obj, type) and issubclass(obj, Plugin) and obj.descriptor.name not in _entries:
+            if isinstance(obj, type) and issubclass(obj, Plugin) and obj.descriptor.name not in PLUGINS:
                 register_plugin(obj)
         except Exception as exc:  # a broken third-party plugin must not break gantools
-            if ep.name not in _entries:
-                _entries[ep.name] = Entry(ep.name, source, error=f"{type(exc).__name__}: {exc}")
+            if ep.name not in PLUGINS:
+                PLUGINS.register(ep.name, Entry(ep.name, source, error=f"{type(exc).__name__}: {exc}"), source)
         finally:
             _current_source = "gantools"
 
@@ -113,17 +193,17 @@ def discover(refresh: bool = False) -> None:
 def list_plugins(pattern: str = "*", *, include_broken: bool = True) -> list[Entry]:
     """Registry entries whose name matches the shell-style ``pattern``, sorted by name."""
     discover()
-    rows = [e for n, e in sorted(_entries.items()) if fnmatch.fnmatch(n, pattern)]
+    rows = [PLUGINS.get(n) for n in PLUGINS.names(pattern)]
     return [e for e in rows if include_broken or e.ok]
 
 
 def get_plugin_class(name: str) -> type[Plugin]:
     """The plugin class registered as ``name``; raises :class:`PluginNotFound` or ``ImportError``."""
     discover()
-    entry = _entries.get(name)
-    if entry is None:
-        known = ", ".join(sorted(n for n, e in _entries.items() if e.ok)) or "none"
+    if name not in PLUGINS:
+        known = ", ".join(e.name for e in list_plugins(include_broken=False)) or "none"
         raise PluginNotFound(f"unknown plugin {name!r} (known: {known})")
+    entry = PLUGINS.get(name)
     if entry.cls is None:
         raise ImportError(f"plugin {name!r} from {entry.source} failed to import: {entry.error}")
     return entry.cls
@@ -135,6 +215,6 @@ def load(name: str, **options: Any) -> Plugin:
 
 
 __all__ = [
-    "Entry", "OptionError", "PluginNotFound", "RegistrationError", "discover", "get_plugin_class",
+    "PLUGINS", "Entry", "NotRegistered", "OptionError", "PluginNotFound", "Registry", "RegistrationError", "discover", "get_plugin_class",
     "list_plugins", "load", "register_plugin",
 ]

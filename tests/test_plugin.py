@@ -14,7 +14,8 @@ from gantools.registry import RegistrationError, register_plugin
 def scratch_registry(monkeypatch):
     """Registrations made by a test vanish after it."""
     registry.discover()
-    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    with registry.PLUGINS.scoped():
+        yield
 
 
 def make_class(name: str = "scratch", options: tuple = (), base: type = Plugin) -> type:

@@ -117,4 +117,19 @@ def test_third_party_option_errors_name_the_option(third_party, tmp_path):
 
 
 def test_registry_state_is_not_polluted():
-    assert "invert" not in registry._entries  # subprocesses only
+    assert "invert" not in registry.PLUGINS  # subprocesses only
+
+
+def test_registry_duplicate_policy():
+    reg: registry.Registry[object] = registry.Registry("widget")
+    first, second = object(), object()
+    reg.register("a", first, source="pkg-one")
+    assert reg.register("a", first) is first  # the same object again is fine
+    with pytest.raises(registry.RegistrationError, match="widget name 'a' is already registered by pkg-one"):
+        reg.register("a", second)
+    with pytest.raises(registry.NotRegistered, match=r"unknown widget 'b' \(known: a\)"):
+        reg.get("b")
+    with reg.scoped():
+        reg.register("b", second)
+        assert reg.names() == ["a", "b"]
+    assert reg.names() == ["a"] and "b" not in reg
