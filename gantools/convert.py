@@ -47,20 +47,27 @@ def merge(color: np.ndarray, alpha: np.ndarray | None, layout: Layout) -> np.nda
     return color
 
 
-def to_tensor(color: np.ndarray, *, rgb: bool = True) -> Any:
-    """HxWxC (C=1 or 3, BGR) integer array -> float32 tensor (1, C, H, W) in [0, 1], RGB."""
+def to_tensor(color: np.ndarray, *, bgr_to_rgb: bool = True) -> Any:
+    """HxWxC (C=1 or 3) integer array -> float32 tensor (1, C, H, W) in [0, 1].
+
+    ``bgr_to_rgb`` reverses the channels of a 3-channel array (OpenCV BGR -> tensor RGB);
+    pass ``False`` for planes that are not colour (alpha, masks) or arrays already in RGB.
+    """
     import torch
 
     maxval = 65535.0 if color.dtype == np.uint16 else 255.0
-    arr = color[:, :, ::-1] if (rgb and color.shape[2] == 3) else color
+    arr = color[:, :, ::-1] if (bgr_to_rgb and color.shape[2] == 3) else color
     t = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32) / maxval)
     return t.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def from_tensor(tensor: Any, dtype: np.dtype, *, rgb: bool = True) -> np.ndarray:
-    """(1, C, H, W) float tensor in [0, 1], RGB -> HxWxC array of ``dtype`` (BGR)."""
+def from_tensor(tensor: Any, dtype: np.dtype, *, rgb_to_bgr: bool = True) -> np.ndarray:
+    """(1, C, H, W) float tensor in [0, 1] -> HxWxC array of ``dtype``, rounded.
+
+    ``rgb_to_bgr`` reverses the channels of a 3-channel tensor (tensor RGB -> OpenCV BGR).
+    """
     maxval = 65535.0 if dtype == np.uint16 else 255.0
     arr = tensor.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    if rgb and arr.shape[2] == 3:
+    if rgb_to_bgr and arr.shape[2] == 3:
         arr = arr[:, :, ::-1]
     return np.ascontiguousarray(np.rint(arr * maxval).astype(dtype))

@@ -82,10 +82,10 @@ class Upscale(TorchPlugin):
 
         from gantools import convert
 
-        x = convert.to_tensor(alpha[:, :, None], rgb=False).expand(-1, 3, -1, -1)
+        x = convert.to_tensor(alpha[:, :, None], bgr_to_rgb=False).expand(-1, 3, -1, -1)
         with torch.inference_mode():
             y = self.run_network(x, "fp32" if alpha.dtype == np.uint16 else self.precision_for(alpha))
-        return convert.from_tensor(y.mean(1, keepdim=True), alpha.dtype, rgb=False)[:, :, 0]
+        return convert.from_tensor(y.mean(1, keepdim=True), alpha.dtype, rgb_to_bgr=False)[:, :, 0]
 
     def process(self, image: np.ndarray) -> np.ndarray:
         out = super().process(image)
