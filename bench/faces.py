@@ -54,6 +54,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from gantools.tensor.convert import images_to_tensor
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "faces"
 CACHE = ROOT / "bench" / ".cache"
@@ -189,7 +191,7 @@ def shuffle_blocks(images: np.ndarray, block: int = 16, seed: int = SHUFFLE_SEED
 # -- 2. sliced Wasserstein distance ------------------------------------------------------------
 def to_nchw(images: np.ndarray) -> torch.Tensor:
     """``(N, H, W, 3)`` uint8 -> float ``(N, 3, H, W)`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    return images_to_tensor(images, bgr_to_rgb=False)
 
 
 def laplacian_levels(x: torch.Tensor, levels: int = SWD_LEVELS) -> list[torch.Tensor]:

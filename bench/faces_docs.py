@@ -21,7 +21,7 @@ import numpy as np
 
 from gantools_faces.generate import FaceModel
 from gantools_faces.labels import AGE_GROUPS, GENDERS
-from gantools_faces.media import grid
+from gantools.image.media import grid
 from gantools.weights import shipped
 
 ROOT = Path(__file__).resolve().parents[1]

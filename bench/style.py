@@ -68,9 +68,9 @@ class Row:
 
 
 def to_tensor(bgr: np.ndarray) -> torch.Tensor:
-    from gantools import convert
+    from gantools.tensor import convert
 
-    return convert.to_tensor(bgr)
+    return convert.to_tensor(bgr, bgr_to_rgb=True)
 
 
 def read(path: Path) -> np.ndarray:

@@ -57,7 +57,7 @@ class Clock:
 def make_trainer(precision: str, args: argparse.Namespace, data: Path, out: Path) -> Any:
     import gantools_faces.train  # noqa: F401  (registers the task)
     from gantools.train.api import make_config
-    from gantools.train.engine import StepContext, Trainer
+    from gantools.train.engine import Trainer, TrainerContext
     from gantools.train.task import get_task
 
     opts = dict(resolution=args.resolution)
@@ -72,7 +72,7 @@ def make_trainer(precision: str, args: argparse.Namespace, data: Path, out: Path
     trainer._setup()
     trainer.G.train()
     trainer.D.train()
-    return trainer, StepContext(trainer)
+    return trainer, TrainerContext(trainer)
 
 
 def bench_precision(precision: str, args: argparse.Namespace, data: Path, tmp: Path) -> dict[str, float]:

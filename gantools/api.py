@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
     from gantools.batch import BatchSummary
 
-RUNTIME_KEYS = ("device", "precision", "threads", "tile", "weights")
-
 
 def load(name: str, **options: Any) -> Plugin:
     """A new instance of plugin ``name``; raises ``PluginNotFound`` or ``OptionError``.

@@ -9,7 +9,7 @@ Contract of :func:`run_batch`:
   encoding + writing run in worker threads behind it. At most ``workers`` decoded images wait for
   the model and at most ``workers`` results wait to be written, so memory stays bounded.
 * Each bad file is reported as one line ``error: <file>: <problem>`` and the run goes on.
-  Outputs are written atomically (:func:`gantools.io.write_image`): no partial files, ever.
+  Outputs are written atomically (:func:`gantools.image.write_image`): no partial files, ever.
 * ``KeyboardInterrupt`` stops the run: no new file is started, writes in flight finish, and the
   summary comes back with ``interrupted=True`` (exit code 130).
 * The summary line goes to stderr; ``json`` (a path, or ``"-"`` for stdout) gets it as JSON.
@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gantools import io as gio
+from gantools import image as gio
 from gantools.batch_plan import (
     DEFAULT_TEMPLATE, STDIN, BatchError, BatchUsageError, Job, check_output_folder,
     collect_inputs, plan_jobs, single_file_output,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from gantools.io import FORMATS, check_quality, format_from_name
+from gantools.image import FORMATS, check_quality, format_from_name
 
 STDIN = "-"
 TEMPLATE_FIELDS = ("stem", "ext", "plugin", "scale")

@@ -188,7 +188,7 @@ def _scene(height: int, width: int) -> np.ndarray:
 
 def write_examples(folder: str | Path) -> list[Path]:
     """Write one PNG per kind (``EXAMPLE_SIZES``) into ``folder``; return the paths."""
-    from gantools.io import encode_image, write_image
+    from gantools.image import encode_image, write_image
 
     paths = []
     for kind in KINDS:

@@ -5,14 +5,15 @@ Images are numpy arrays as OpenCV gives them: ``HxW`` gray, ``HxWx3`` BGR or ``H
 layout), ``descriptor.scale`` times larger for scaling plugins.
 
 This module imports neither torch nor OpenCV: the registry and ``gantools list`` read descriptors
-without loading any model. Plugins that run a network subclass :class:`gantools.torch_plugin.TorchPlugin`,
-which does the array <-> tensor work once for all of them.
+without loading any model. Plugins that run a network hold a :class:`gantools.runner.ImageRunner`
+(composition, not a base class): it does the array <-> tensor work, tiling and precision once for
+all of them, from the network's :class:`gantools.nn.descriptor.ModelDescriptor`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -82,7 +83,8 @@ class Descriptor:
     ``kind`` is ``"image"`` for image-to-image plugins and ``"generator"`` for plugins that
     also make new images (``gantools generate``). ``scale`` is the default output/input size
     ratio (a plugin whose scale depends on options reports it through ``Plugin.scale``).
-    ``train_task`` is the dotted path ``module:Class`` of its training task, if it has one.
+    ``trainable`` says that the plugin's package has a ``train`` module registering a training
+    task under the plugin's name (``gantools train NAME``; see :mod:`gantools.train.task`).
     """
 
     name: str
@@ -95,7 +97,7 @@ class Descriptor:
     options: tuple[Option, ...] = ()
     kind: str = "image"
     weights: str = "none"
-    train_task: str | None = None
+    trainable: bool = False
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -113,14 +115,14 @@ class RuntimeConfig:
     threads: int | None = None
     tile: int | None = None
     weights: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Plugin:
     """Base class of every plugin.
 
-    Subclasses set ``descriptor`` and implement :meth:`process` (or, for networks, subclass
-    ``TorchPlugin`` and implement its hooks). Construction validates options and stores them in
+    Subclasses set ``descriptor`` and implement :meth:`process` (networks: build an
+    :class:`~gantools.runner.ImageRunner` in :meth:`setup` and call it). Construction validates
+    cheap things (option values, that named weights exist) and stores the options in
     ``self.options``; heavy work (imports, weight loading) belongs in :meth:`setup`, which runs
     once, on first use.
     """
@@ -178,10 +180,6 @@ class Plugin:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.process(image)
-
-    def process_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
-        """Process several images; the default calls :meth:`process` for each."""
-        return [self.process(img) for img in images]
 
     def check_image(self, image: np.ndarray) -> None:
         """Raise ``ValueError`` unless ``image`` follows the array contract for this plugin."""

@@ -1,4 +1,7 @@
-"""Helpers shared by the platform tests: run the CLI, write small images, look at outputs."""
+"""Helpers shared by the platform tests: run the CLI, write small images, look at outputs.
+
+Test images themselves come from :mod:`imagegen`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from imagegen import gradient
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,20 +27,11 @@ def cli(*args: str, input: bytes | None = None, cwd: str | os.PathLike | None = 
     )
 
 
-def image(h: int = 12, w: int = 16, channels: int = 3, dtype=np.uint8) -> np.ndarray:
-    """A smooth test image (``channels`` 1 gives ``HxW``)."""
-    maxval = np.iinfo(dtype).max
-    y, x = np.mgrid[0:h, 0:w]
-    planes = [(x * (c + 1) + y * (3 - c % 3)) / (w * (c + 1) + h * 3) for c in range(channels)]
-    arr = np.rint(np.stack(planes, axis=2) * maxval).astype(dtype)
-    return arr[:, :, 0] if channels == 1 else arr
-
-
 def write(path: str | os.PathLike, img: np.ndarray | None = None) -> Path:
     """Encode ``img`` (default: a 12x16 BGR image) by the path's extension; make parent dirs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = image() if img is None else img
+    img = gradient() if img is None else img
     ok, buf = cv2.imencode(path.suffix if path.suffix.lower() != ".jpg" else ".jpg", img)
     assert ok
     path.write_bytes(buf.tobytes())

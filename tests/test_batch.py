@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 import gantools
-from clitools import cli, files, image, read, snapshot, write
+from clitools import cli, files, read, snapshot, write
+from imagegen import gradient
 from gantools.batch import BatchError, BatchOptions, BatchUsageError, run_batch
 from gantools.plugin import Descriptor, Plugin
 
@@ -105,7 +106,7 @@ def test_name_template(tmp_path, capsys):
 
 
 def test_same_output_name_is_an_error_for_the_second_input(tmp_path, capsys):
-    first, second = write(tmp_path / "one" / "a.png"), write(tmp_path / "two" / "a.png", image(5, 5))
+    first, second = write(tmp_path / "one" / "a.png"), write(tmp_path / "two" / "a.png", gradient(5, 5))
     (tmp_path / "three").mkdir()
     third = write(tmp_path / "three" / "a.jpg")
     summary, lines = run([first, second, third], tmp_path / "out", capsys, format="png")
@@ -193,7 +194,7 @@ def png_header_claiming(width: int, height: int) -> bytes:
 def test_bad_files_fail_one_line_each_and_the_rest_is_processed(tmp_path, capsys):
     src = tmp_path / "in"
     write(src / "good.png")
-    good_png, good_jpg = (src / "good.png").read_bytes(), cv2.imencode(".jpg", image(32, 32))[1].tobytes()
+    good_png, good_jpg = (src / "good.png").read_bytes(), cv2.imencode(".jpg", gradient(32, 32))[1].tobytes()
     (src / "empty.png").write_bytes(b"")
     (src / "cut.png").write_bytes(good_png[: len(good_png) // 2])
     (src / "cut.jpg").write_bytes(good_jpg[: len(good_jpg) // 2])
@@ -215,7 +216,7 @@ def test_bad_files_fail_one_line_each_and_the_rest_is_processed(tmp_path, capsys
 
 
 def test_max_pixels_option(tmp_path, capsys):
-    src = write(tmp_path / "a.png", image(20, 20))
+    src = write(tmp_path / "a.png", gradient(20, 20))
     summary, lines = run([src], tmp_path / "out", capsys, max_pixels=399)
     assert summary.failed == 1 and "limit of 399" in errors(lines)[0]
     summary, _ = run([src], tmp_path / "out", capsys, max_pixels=None)
@@ -232,7 +233,7 @@ def pil_file(path: Path, img: Image.Image, fmt: str, **save) -> Path:
 
 def test_special_images_come_out_in_the_contract_layouts(tmp_path, capsys):
     src = tmp_path / "in"
-    write(src / "deep16.png", image(8, 8, 3, np.uint16))
+    write(src / "deep16.png", gradient(8, 8, 3, np.uint16))
     pil_file(src / "gray_alpha.png", Image.new("LA", (8, 6), (100, 128)), "PNG")
     pal = Image.new("P", (8, 6), 1)
     pal.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
@@ -252,10 +253,10 @@ def test_special_images_come_out_in_the_contract_layouts(tmp_path, capsys):
 
 
 def test_alpha_and_sixteen_bit_to_jpeg_warn_once_per_file(tmp_path, capsys):
-    rgba = image(6, 6, 4)
+    rgba = gradient(6, 6, 4)
     rgba[:, :, 3] = 10
     write(tmp_path / "in" / "alpha.png", rgba)
-    write(tmp_path / "in" / "deep.png", image(6, 6, 3, np.uint16))
+    write(tmp_path / "in" / "deep.png", gradient(6, 6, 3, np.uint16))
     summary, lines = run([tmp_path / "in"], tmp_path / "out", capsys, format="jpeg", background=(0, 0, 0))
     warnings = [line for line in lines if line.startswith("warning: ")]
     assert summary.done == 2 and len(warnings) == 2
@@ -321,8 +322,8 @@ class Failing(Plugin):
 
 
 def test_plugin_errors_are_per_file(tmp_path, capsys):
-    write(tmp_path / "in" / "even.png", image(4, 4))
-    write(tmp_path / "in" / "odd.png", image(5, 4))
+    write(tmp_path / "in" / "even.png", gradient(4, 4))
+    write(tmp_path / "in" / "odd.png", gradient(5, 4))
     summary = run_batch(Failing(), [tmp_path / "in"], tmp_path / "out", options=BatchOptions(progress="off"))
     err = capsys.readouterr().err
     assert (summary.done, summary.failed) == (1, 1)
@@ -356,7 +357,7 @@ def test_setup_failure_is_one_error_and_skipped_runs_do_not_set_up(tmp_path, cap
 
 def test_many_files_with_few_workers_keep_order_and_count(tmp_path, capsys):
     for i in range(12):
-        write(tmp_path / "in" / f"{i:02d}.png", image(4 + i, 6))
+        write(tmp_path / "in" / f"{i:02d}.png", gradient(4 + i, 6))
     summary, lines = run([tmp_path / "in"], tmp_path / "out", capsys, workers=1)
     assert summary.done == 12 and [f.input for f in summary.files] == sorted(f.input for f in summary.files)
     for i in range(12):
@@ -365,7 +366,7 @@ def test_many_files_with_few_workers_keep_order_and_count(tmp_path, capsys):
 
 # -- through the command line ---------------------------------------------------------------
 def test_stdin_to_stdout_pipe(tmp_path):
-    data = cv2.imencode(".jpg", image(10, 12))[1].tobytes()
+    data = cv2.imencode(".jpg", gradient(10, 12))[1].tobytes()
     proc = cli("run", "resize", "-", "-o", "-", "--scale", "2", "--format", "png", input=data)
     assert proc.returncode == 0, proc.stderr
     out = cv2.imdecode(np.frombuffer(proc.stdout, np.uint8), cv2.IMREAD_UNCHANGED)

@@ -11,8 +11,11 @@ import time
 import pytest
 
 import gantools
-from clitools import cli, files, write
-from gantools.cli import EXTRA_COMMANDS, main, parse_colour
+from clitools import files, write
+from gantools.cli import main
+from gantools.cli.options import DEFAULT_MAX_PIXELS, PLATFORM
+from gantools.cli.run import parse_colour
+from gantools.plugin import PLATFORM_OPTIONS
 
 PLATFORM_FLAGS = (
     "--device", "--precision", "--threads", "--tile", "--weights", "--format", "--quality", "--name",
@@ -42,8 +45,8 @@ def test_version(capsys):
 def test_help_lists_commands(capsys):
     code, out, _ = call(capsys, "--help")
     assert code == 0
-    for command in ("list", "info", "run"):
-        assert command in out
+    for command in ("list", "info", "run", "generate", "train"):
+        assert re.search(rf"\b{command}\b", out), command
 
 
 def test_list_shows_builtin_plugins(capsys):
@@ -59,9 +62,47 @@ def test_info_shows_descriptor_and_options(capsys):
         assert text in out, text
 
 
+def _words(text: str) -> str:
+    """``text`` without Rich box-drawing characters, whitespace collapsed (help wraps long lines)."""
+    return " ".join(re.sub(r"[\u2500-\u257f]", " ", text).split())
+
+
 def test_run_help_lists_plugins(capsys):
+    from gantools.registry import list_plugins
+
     code, out, _ = call(capsys, "run", "--help")
-    assert code == 0 and "resize" in out
+    assert code == 0
+    plugins = list_plugins(include_broken=False)
+    assert {"resize", "upscale"} <= {e.name for e in plugins}
+    for entry in plugins:
+        assert re.search(rf"\b{entry.name}\b", out), entry.name
+        assert _words(entry.descriptor.description) in _words(out), entry.name
+
+
+def test_generate_help_lists_exactly_the_generators(capsys):
+    from gantools.registry import list_plugins
+
+    code, out, _ = call(capsys, "generate", "--help")
+    assert code == 0
+    for entry in list_plugins(include_broken=False):
+        listed = re.search(rf"^\W*{entry.name}\b", out, re.MULTILINE) is not None
+        assert listed == (entry.descriptor.kind == "generator"), entry.name
+
+
+def test_generate_with_an_image_plugin_is_one_line(capsys):
+    code, _, err = call(capsys, "generate", "resize", "-n", "1", "-o", "x")
+    assert code == 2 and err == "error: plugin 'resize' is not a generator (see gantools list)\n"
+
+
+def test_platform_options_are_the_reserved_names():
+    """The one declaration of platform flags matches the names plugin options may not take."""
+    assert {p.name for p in PLATFORM} | {"help", "progress"} == PLATFORM_OPTIONS
+
+
+def test_default_max_pixels_matches_io():
+    from gantools.image import DEFAULT_MAX_PIXELS as IO_DEFAULT
+
+    assert DEFAULT_MAX_PIXELS == IO_DEFAULT
 
 
 def test_plugin_help_shows_platform_and_plugin_options(capsys):
@@ -112,17 +153,6 @@ def test_parse_colour():
     assert parse_colour("white") == (255, 255, 255)
     assert parse_colour("#102030") == (16, 32, 48)
     assert parse_colour("1, 2,3") == (1, 2, 3)
-
-
-def test_extra_commands_hook():
-    """generate/train live in other modules: listed only when their module exists."""
-    import importlib.util
-
-    out = subprocess.run([sys.executable, "-m", "gantools", "--help"], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "200"}, check=True).stdout
-    for name, (target, _) in EXTRA_COMMANDS.items():
-        present = importlib.util.find_spec(target.partition(":")[0]) is not None
-        assert (re.search(rf"\b{name}\b", out) is not None) == present, name
 
 
 # -- start-up cost -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from gantools_faces import labels as L
-from gantools_faces import media
+from gantools.image import media
 from gantools_faces.generate import FaceModel, slerp
 from gantools.nn.facegan import FaceDiscriminator, FaceGenerator, ModulatedConv, minibatch_stddev
 
@@ -150,13 +150,31 @@ def test_w_avg_tracks_training_mapping() -> None:
 
 @pytest.mark.parametrize("up_order", ["pre", "post"])
 def test_generator_trains_one_step_bf16_channels_last(up_order: str) -> None:
+    """A bf16 + channels_last training step computes what the fp32 step computes, to bf16 precision.
+
+    bf16 keeps 8 significant bits (relative rounding 2^-9 per op); over the ~10 layers of the tiny
+    generator that gives ~1% errors (measured: 0.7% on the output, 1% on the gradients); 3% / 5% bounds.
+    """
+    import copy
+
     torch.manual_seed(3)
-    g = FaceGenerator(**dict(TINY, up_order=up_order)).to(memory_format=torch.channels_last).train()
+    g = FaceGenerator(**dict(TINY, up_order=up_order)).train()
+    ref = copy.deepcopy(g)
+    g = g.to(memory_format=torch.channels_last)
+    z, age, gender = torch.randn(2, 16), torch.tensor([1, 2]), torch.tensor([0, 1])
+    torch.manual_seed(10)  # the same noise maps for both passes
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = g(torch.randn(2, 16), torch.tensor([1, 2]), torch.tensor([0, 1]))
-    out.mean().backward()
-    grads = [p.grad for p in g.parameters() if p.requires_grad]
-    assert all(gr is not None and torch.isfinite(gr).all() for gr in grads)
+        out = g(z, age, gender)
+    out.float().mean().backward()
+    torch.manual_seed(10)
+    expect = ref(z, age, gender)
+    expect.mean().backward()
+    assert out.shape == expect.shape == (2, 3, 32, 32)
+    assert (out.float() - expect).abs().max() <= 0.03 * expect.abs().max()
+    params = [(p, q) for p, q in zip(g.parameters(), ref.parameters()) if q.requires_grad]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p, _ in params)
+    grad, grad_ref = (torch.cat([t.grad.flatten() for t in ts]) for ts in zip(*params))
+    assert grad_ref.norm() > 0 and (grad - grad_ref).norm() <= 0.05 * grad_ref.norm()
 
 
 def test_discriminator_projection_and_unknown_labels() -> None:
@@ -186,6 +204,7 @@ def test_discriminator_projection_and_unknown_labels() -> None:
 
 
 def test_minibatch_stddev_groups_are_consecutive() -> None:
+    torch.manual_seed(0)
     x = torch.cat([torch.zeros(4, 2, 2, 2), torch.randn(4, 2, 2, 2) * 3])
     out = minibatch_stddev(x, 4)
     assert out.shape == (8, 3, 2, 2)
@@ -196,18 +215,18 @@ def test_minibatch_stddev_groups_are_consecutive() -> None:
 @pytest.mark.parametrize("extra", [{}, {"noise": False}, {"up_order": "pre"}, {"resolution": 64, "channel_base": 512}])
 def test_detect_describe_round_trip(extra: dict) -> None:
     import gantools.nn  # noqa: F401  (every family registered: detection must be unambiguous)
-    from gantools.nn.registry import describe_arch, detect_arch, full_config, load_arch
+    from gantools.nn.registry import ARCHS, describe_arch, detect_arch, full_config, load_arch
 
     cfg = dict(TINY, **extra)
     g = FaceGenerator(**cfg)
     info = detect_arch(g.state_dict())
-    assert info.name == "facegan"
+    assert info.arch == "facegan"
     assert info.config == full_config("facegan", cfg)
     assert (info.scale, info.in_channels, info.out_channels, info.bf16) == (1, 3, 3, True)
-    model, _ = load_arch(g.state_dict())
+    model = load_arch(g.state_dict()).model
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), g.state_dict().values()))
     assert describe_arch("facegan", cfg).config == info.config
-    assert FaceGenerator.detect({"body.0.weight": torch.zeros(1)}) is None
+    assert ARCHS.get("facegan").detect({"body.0.weight": torch.zeros(1)}) is None
 
 
 def test_bad_generator_configs() -> None:
@@ -237,7 +256,7 @@ def test_each_face_depends_only_on_its_seed(tiny_g: FaceGenerator, precision: st
 def test_truncation_pulls_towards_the_centre(tiny_g: FaceGenerator) -> None:
     model = FaceModel(tiny_g)
     with torch.no_grad():
-        tiny_g.mapping.w_avg.copy_(torch.randn(32))
+        tiny_g.mapping.w_avg.copy_(torch.randn(32, generator=torch.Generator().manual_seed(0)))
     try:
         lat = model.latent(3)
         w1 = model.seed_w(3, 1.0)

@@ -1,4 +1,4 @@
-"""gantools.io: reading, encoding and atomically writing images."""
+"""gantools.image: reading, encoding and atomically writing images."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from gantools import io as gio
-from gantools.io import Decoded, ImageError, encode_image, read_image, write_image
+from gantools import image as gio
+from gantools.image import Decoded, ImageError, atomic, encode_image, formats, read_image, write_image
 
 
 def error_of(call, *args, **kwargs) -> str:
@@ -42,7 +42,7 @@ def no_decoding(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the image was decoded")
 
-    monkeypatch.setattr(gio.cv2, "imdecode", refuse)
+    monkeypatch.setattr(cv2, "imdecode", refuse)
 
 
 def lenient_decoder(monkeypatch):
@@ -52,7 +52,7 @@ def lenient_decoder(monkeypatch):
         im = Image.open(io.BytesIO(buf.tobytes()))
         return np.zeros((im.height, im.width, 3), np.uint8)
 
-    monkeypatch.setattr(gio.cv2, "imdecode", decode)
+    monkeypatch.setattr(cv2, "imdecode", decode)
 
 
 # -- small helpers --------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def test_write_creates_missing_parents_and_leaves_no_temp(tmp_path):
 def test_write_new_file_mode_follows_umask_and_replace_keeps_mode(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
-    gio._umask.cache_clear()
+    atomic._umask.cache_clear()
     new = tmp_path / "new.png"
     write_image(new, b"x")
     assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
@@ -410,7 +410,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gio.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     message = error_of(write_image, dest, b"new content")
     assert message == f"{dest}: cannot write: No space left on device"
     assert dest.read_bytes() == b"old content"
@@ -424,7 +424,7 @@ def test_keyboard_interrupt_during_write_removes_temp(tmp_path, monkeypatch):
         seen.append(os.path.basename(src))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gio.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     dest = tmp_path / "out.png"
     with pytest.raises(KeyboardInterrupt):
         write_image(dest, b"data")
@@ -446,6 +446,51 @@ def test_write_to_stdout(monkeypatch):
     monkeypatch.setattr(sys, "stdout", Stdout)
     write_image("-", b"\x89PNG bytes")
     assert Stdout.buffer.getvalue() == b"\x89PNG bytes"
+
+
+# -- the one atomic writer, as used outside image writing -----------------------------------------
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request):
+    """Run the test under a given process umask (the writer's cached reading is refreshed)."""
+    old = os.umask(request.param)
+    atomic._umask.cache_clear()
+    yield request.param
+    os.umask(old)
+    atomic._umask.cache_clear()
+
+
+def test_run_dir_and_export_files_get_umask_permissions(tmp_path, umask):
+    torch = pytest.importorskip("torch")
+    from gantools.train.export import save_safetensors
+    from gantools.train.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.create()
+    run.write_config({"steps": 1})
+    ckpt = run.save_checkpoint({"step": 1}, step=1, keep=2)
+    export = save_safetensors(run.export_path, {"w": torch.zeros(2)}, {"format": "x"})
+    for path in (run.config_path, ckpt, export):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name  # 0o644 under 022
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "checkpoints", "config.json", "export.safetensors", "samples"]
+
+
+def test_atomic_path_renames_on_success_and_cleans_up_on_exception(tmp_path, umask):
+    dest = write_bytes(tmp_path / "walk.mp4", b"old")
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        with atomic.atomic_path(dest, suffix=".mp4") as temp:
+            assert temp.parent == tmp_path and temp.name.startswith(".walk.mp4.")
+            assert temp.suffix == ".mp4" and temp.is_file()
+            temp.write_bytes(b"partial")
+            raise RuntimeError("encoder failed")
+    assert dest.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["walk.mp4"]
+    new = tmp_path / "sub" / "new.mp4"
+    with atomic.atomic_path(new, suffix=".mp4") as temp:
+        temp.write_bytes(b"whole")
+        assert not new.exists()
+    assert new.read_bytes() == b"whole" and stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in new.parent.iterdir()] == ["new.mp4"]
 
 
 # -- read errors ----------------------------------------------------------------------------------
@@ -482,7 +527,7 @@ def test_unsupported_format_is_named(tmp_path):
 def test_truncated_at_half(tmp_path, fmt):
     data = encode_image(gen.noise(24, 24, seed=1), fmt)
     path = write_bytes(tmp_path / f"cut{gio.FORMATS[fmt]}", data[: len(data) // 2])
-    label = gio._LABELS[fmt]
+    label = formats.get(fmt).label
     assert error_of(read_image, path) == f"{path}: truncated or corrupt {label} data"
 
 
@@ -493,7 +538,7 @@ def test_truncation_is_caught_even_if_the_decoder_is_lenient(monkeypatch, fmt):
     lenient_decoder(monkeypatch)
     assert read_image(data).image.shape == (24, 24, 3)  # the fake decoder works on whole files
     message = error_of(read_image, data[: len(data) // 2], name="cut")
-    assert message == f"cut: truncated or corrupt {gio._LABELS[fmt]} data"
+    assert message == f"cut: truncated or corrupt {formats.get(fmt).label} data"
 
 
 def test_corrupt_png_data(tmp_path):
@@ -604,7 +649,7 @@ def test_invalid_array_is_a_value_error():
 
 
 def test_import_does_not_load_torch():
-    code = "import gantools.io, sys; assert 'torch' not in sys.modules"
+    code = "import gantools.image.codec, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

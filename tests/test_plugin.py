@@ -88,9 +88,9 @@ def test_option_clashing_with_a_platform_option_is_refused(name):
 
 def test_cli_platform_flags_are_all_reserved():
     """Every flag `gantools run NAME` adds is reserved, so a plugin option can't shadow it."""
-    from gantools.cli import _platform_parameters
+    from gantools.cli.options import PLATFORM
 
-    assert {p.name for p in _platform_parameters()} <= PLATFORM_OPTIONS
+    assert {p.name for p in PLATFORM} <= PLATFORM_OPTIONS
 
 
 def test_duplicate_option_is_refused():

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clitools import cli, image, read, write
+from clitools import cli, read, write
+from imagegen import gradient
 from gantools import registry
 from gantools.registry import PluginNotFound, get_plugin_class, list_plugins
 
@@ -97,13 +98,13 @@ def test_broken_plugin_run_is_a_one_line_error(third_party, tmp_path):
 
 
 def test_third_party_plugins_run_through_the_cli(third_party, tmp_path):
-    src = write(tmp_path / "a.png", image(6, 8))
+    src = write(tmp_path / "a.png", gradient(6, 8))
     proc = cli("run", "invert", str(src), "-o", str(tmp_path / "inv.png"), "--amount", "1", env=third_party)
     assert proc.returncode == 0, proc.stderr
-    assert np.array_equal(read(tmp_path / "inv.png"), 255 - image(6, 8))
+    assert np.array_equal(read(tmp_path / "inv.png"), 255 - gradient(6, 8))
     proc = cli("run", "flip", str(src), "-o", str(tmp_path / "flip.png"), env=third_party)
     assert proc.returncode == 0, proc.stderr
-    assert np.array_equal(read(tmp_path / "flip.png"), image(6, 8)[:, ::-1])
+    assert np.array_equal(read(tmp_path / "flip.png"), gradient(6, 8)[:, ::-1])
     help_text = cli("run", "invert", "--help", env=third_party).stdout.decode()
     assert "--amount" in help_text and "--device" in help_text
     info = cli("info", "flip", env=third_party).stdout.decode()

@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 
 import gantools
-from clitools import image
+from imagegen import gradient
 from gantools.plugin import OptionError
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_layout_and_depth_are_preserved(channels, dtype):
-    src = image(10, 14, channels, dtype)
+    src = gradient(10, 14, channels, dtype)
     out = gantools.load("resize").process(src)
     assert out.dtype == dtype
     assert out.shape == (20, 28) + src.shape[2:]
 
 
 def test_gray_with_a_channel_axis_keeps_it():
-    src = image(6, 8, 1)[:, :, None]
+    src = gradient(6, 8, 1)[:, :, None]
     assert gantools.load("resize").process(src).shape == (12, 16, 1)
 
 
@@ -53,7 +53,7 @@ def test_nearest_replicates_pixels():
 def test_scale_option_sets_the_output_size(scale, size):
     plugin = gantools.load("resize", scale=scale)
     assert plugin.scale == float(scale)
-    assert plugin.process(image(10, 14)).shape[:2] == size
+    assert plugin.process(gradient(10, 14)).shape[:2] == size
 
 
 @pytest.mark.parametrize("method", ["lanczos", "bicubic", "area", "nearest"])

@@ -115,12 +115,15 @@ def test_shipped_style_with_damaged_file(tmp_path, monkeypatch, weights, clear_m
     _manifest(tmp_path, monkeypatch, weights)
     (tmp_path / "weights" / "stylize-wave.safetensors").write_bytes(b"damaged")
     with pytest.raises(OptionError, match="sha256"):
-        Stylize(style="wave")
+        Stylize(style="wave").ensure_setup()
 
 
 def test_descriptor_names_training_task_and_styles() -> None:
+    from gantools.train.task import get_task
+    from gantools_stylize.train import StylizeTask
+
     desc = Stylize.descriptor
-    assert desc.train_task.endswith("stylize.train:StylizeTask")
+    assert desc.trainable and get_task(desc.name) is StylizeTask
     assert desc.weights and "style" in desc.option("style").help
 
 
@@ -128,7 +131,7 @@ def test_descriptor_names_training_task_and_styles() -> None:
 def test_upscale_export_is_refused(tmp_path) -> None:
     path = tiny_export(tmp_path / "sr.safetensors", task="upscale")
     with pytest.raises(OptionError, match="'upscale' model.*not a style-transfer model"):
-        Stylize(weights=path)
+        Stylize(weights=path).ensure_setup()
 
 
 def test_third_party_sr_checkpoint_is_refused(tmp_path) -> None:
@@ -137,7 +140,7 @@ def test_third_party_sr_checkpoint_is_refused(tmp_path) -> None:
     net = create_arch("srvgg", num_feat=8, num_conv=2, upscale=4)
     torch.save({"params": net.state_dict()}, tmp_path / "sr.pth")
     with pytest.raises(OptionError, match="super-resolution"):
-        Stylize(weights=str(tmp_path / "sr.pth"))
+        Stylize(weights=str(tmp_path / "sr.pth")).ensure_setup()
 
 
 def test_missing_and_garbage_weights(tmp_path) -> None:
@@ -145,7 +148,7 @@ def test_missing_and_garbage_weights(tmp_path) -> None:
         Stylize(weights=str(tmp_path / "nope.pth"))
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(OptionError, match="not a readable checkpoint"):
-        Stylize(weights=str(tmp_path / "junk.pth"))
+        Stylize(weights=str(tmp_path / "junk.pth")).ensure_setup()
 
 
 def _cyclegan_state(n_blocks: int = 6, ngf: int = 8) -> dict:
@@ -158,11 +161,12 @@ def _cyclegan_state(n_blocks: int = 6, ngf: int = 8) -> dict:
 def test_cyclegan_checkpoint_loads_and_tiles(tmp_path) -> None:
     torch.save(_cyclegan_state(6), tmp_path / "latest_net_G_A.pth")
     plugin = Stylize(weights=str(tmp_path / "latest_net_G_A.pth"), threads=1)
-    img = scene(72, 90)
+    img = scene(160, 200)
     whole = plugin.process(img)
     assert whole.shape == img.shape
-    plugin.runtime.tile = 48  # raised to 2x the overlap; frozen stats keep tiles consistent
-    tiled = plugin.process(img)
+    tiler = Stylize(weights=str(tmp_path / "latest_net_G_A.pth"), threads=1, tile=48)
+    tiled = tiler.process(img)  # tile raised to 2x the overlap; frozen stats keep tiles consistent
+    assert tiler.runner.tiler.min_tile(tiler.runner.descriptor) < max(img.shape[:2])  # really tiled
     assert np.abs(tiled.astype(int) - whole.astype(int)).mean() < 1.0
 
 
@@ -171,7 +175,7 @@ def test_cyclegan_unexpected_block_count(tmp_path) -> None:
     broken = {k: v for k, v in state.items() if not k.startswith(("model.14.", "model.15."))}
     torch.save(broken, tmp_path / "latest_net_G.pth")
     with pytest.raises(OptionError, match=r"CycleGAN.*7 residual block\(s\).*resnet_Nblocks layout"):
-        Stylize(weights=str(tmp_path / "latest_net_G.pth"))
+        Stylize(weights=str(tmp_path / "latest_net_G.pth")).ensure_setup()
 
 
 def test_animegan_weights_run_whole_in_fp32(tmp_path) -> None:
@@ -182,7 +186,7 @@ def test_animegan_weights_run_whole_in_fp32(tmp_path) -> None:
     plugin = Stylize(weights=str(tmp_path / "paprika.pt"), threads=1, tile=32, precision="bf16")
     out = plugin.process(scene(40, 48))
     assert out.shape == (40, 48, 3)
-    assert plugin.precision_for(scene(8, 8)) == "fp32" and not plugin.tileable
+    assert plugin.runner.resolve(np.dtype(np.uint8)) == "fp32" and plugin.runner.tiler is None
 
 
 # -- colour, strength, alpha, size -------------------------------------------------------------
@@ -215,9 +219,9 @@ def test_reinhard_matches_lab_statistics() -> None:
 def _ycbcr(bgr: np.ndarray) -> torch.Tensor:
     from kornia.color import rgb_to_ycbcr
 
-    from gantools import convert
+    from gantools.tensor import convert
 
-    return rgb_to_ycbcr(convert.to_tensor(bgr))
+    return rgb_to_ycbcr(convert.to_tensor(bgr, bgr_to_rgb=True))
 
 
 def test_preserve_color_keeps_chroma(weights: str) -> None:
@@ -270,10 +274,11 @@ def _boundary_profile(diff: np.ndarray, bounds: list[int], axis: int, band: int 
 
 
 def _tiles(plugin: Stylize, h: int, w: int) -> tuple[list[int], list[int]]:
-    from gantools.tiling import _bounds
+    from gantools.tensor.tiling import _bounds
 
-    tile = max(plugin.runtime.tile, 2 * plugin.tile_overlap)
-    m = plugin.size_multiple
+    plugin.ensure_setup()
+    tile = max(plugin.runtime.tile, plugin.runner.tiler.min_tile(plugin.runner.descriptor))
+    m = plugin.runner.descriptor.size.multiple
     hp, wp = -(-h // m) * m, -(-w // m) * m
     return _bounds(hp, tile, m), _bounds(wp, tile, m)
 
@@ -284,7 +289,8 @@ def test_tiled_matches_untiled_without_seams(weights: str, stats_pixels: int | N
     whole = Stylize(weights=weights, threads=1, tile=0).process(img).astype(np.float32)
     plugin = Stylize(weights=weights, threads=1, tile=96)
     if stats_pixels:
-        plugin.stats_pixels = stats_pixels  # statistics from a 300x200 copy of the image
+        plugin.ensure_setup()
+        plugin.runner.tiler.stats_pixels = stats_pixels  # statistics from a 300x200 copy of the image
     tiled = plugin.process(img).astype(np.float32)
     ys, xs = _tiles(plugin, 400, 600)
     assert len(ys) > 2 and len(xs) > 2, "the image must really be tiled"
@@ -308,18 +314,20 @@ def _tone_jump(diff: np.ndarray, ys: list[int], xs: list[int], margin: int = 8) 
 
 def test_naive_tiles_would_show_tone_jumps(weights: str) -> None:
     """Control: per-tile instance-norm statistics give tile-wise tone shifts; frozen ones do not."""
-    from gantools import convert
-    from gantools.tiling import run_tiled
+    from gantools.tensor import convert
+    from gantools.tensor.tiling import run_tiled
 
     img = scene(400, 600)
     plugin = Stylize(weights=weights, threads=1, tile=0)
     whole = plugin.process(img).astype(np.float32)
+    model, tiler = plugin.runner.descriptor, plugin.runner.tiler
     with torch.no_grad():
-        y = run_tiled(plugin.model, convert.to_tensor(img), scale=1, tile=96, overlap=plugin.tile_overlap,
-                      multiple=4, feather=16)
-    naive = convert.from_tensor(y, np.uint8).astype(np.float32)
+        y = run_tiled(model.model, convert.to_tensor(img, bgr_to_rgb=True), scale=1, tile=96,
+                      overlap=tiler.overlap(model), multiple=4, feather=16)
+    naive = convert.from_tensor(y, np.uint8, rgb_to_bgr=True).astype(np.float32)
     frozen_plugin = Stylize(weights=weights, threads=1, tile=96)
-    frozen_plugin.stats_pixels = 300 * 200
+    frozen_plugin.ensure_setup()
+    frozen_plugin.runner.tiler.stats_pixels = 300 * 200
     frozen = frozen_plugin.process(img).astype(np.float32)
     ys, xs = _tiles(frozen_plugin, 400, 600)
     naive_jump, frozen_jump = _tone_jump(naive - whole, ys, xs), _tone_jump(frozen - whole, ys, xs)
@@ -371,9 +379,9 @@ def test_style_metrics_basics() -> None:
 
 
 def convert_bgr(bgr: np.ndarray) -> torch.Tensor:
-    from gantools import convert
+    from gantools.tensor import convert
 
-    return convert.to_tensor(bgr)
+    return convert.to_tensor(bgr, bgr_to_rgb=True)
 
 
 # -- shipped styles --------------------------------------------------------------------------

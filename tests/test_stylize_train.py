@@ -5,6 +5,7 @@ Synthetic images only (written to ``tmp_path``); tiny networks and crops, 3 step
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -14,7 +15,8 @@ import torch
 
 from gantools_stylize import Stylize
 from gantools_stylize.data import StyleImages
-from gantools_stylize.pair import PAIR_ARCH, slim_export
+from gantools.nn.pair import PAIR_ARCH
+from gantools_stylize.pair import slim_export
 from gantools.train.api import make_config, run_training
 from gantools.train.data import DataError
 from gantools.train.export import read_export
@@ -68,11 +70,25 @@ def test_painting_mode_trains_and_exports(tmp_path) -> None:
     assert samples and cv2.imread(str(samples[-1])) is not None
 
 
+def _last_metrics(run: Path) -> dict:
+    """The last row of the run's metrics log (loss terms logged as g_NAME / d_NAME)."""
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+
 def test_painting_mode_with_cycle_generator(tmp_path) -> None:
+    """--cycle: a generator pair (photo -> painting used by the plugin) with a cycle loss on top of painting losses."""
     style = _painting(tmp_path / "art" / "swirls.png")
     cfg = _config(tmp_path / "run", [style], [_photos(tmp_path / "photos")], cycle=True, style_name="mine")
-    meta, out = _run_and_load(cfg, np.full((24, 24, 3), 90, np.uint8))
-    assert meta["arch"] == PAIR_ARCH and meta["style"] == "mine"
+    img = cv2.imread(_painting(tmp_path / "in.png", (24, 28)))  # a coloured, non-square input
+    meta, out = _run_and_load(cfg, img)
+    assert (meta["arch"], meta["mode"], meta["style"]) == (PAIR_ARCH, "painting", "mine")
+    logged = _last_metrics(tmp_path / "run")
+    assert {"g_cycle", "g_content", "g_edge", "g_adv"} <= set(logged) and "g_adv_photo" not in logged
+    state, _ = read_export(tmp_path / "run" / "export.safetensors")
+    assert any(k.startswith("ab.") for k in state) and any(k.startswith("ba.") for k in state)
+    # the plugin runs the photo -> painting half: the same output as the slim (ab-only) export
+    slim = slim_export(str(tmp_path / "run" / "export.safetensors"), str(tmp_path / "slim.safetensors"))
+    assert out.shape == img.shape and np.array_equal(Stylize(weights=slim, threads=1).process(img), out)
 
 
 def test_domain_mode_trains_and_exports_photo_to_painting(tmp_path) -> None:
@@ -92,10 +108,17 @@ def test_domain_mode_trains_and_exports_photo_to_painting(tmp_path) -> None:
 
 
 def test_mode_can_be_forced(tmp_path) -> None:
+    """One style image means painting mode unless --mode domain says otherwise; domain mode then trains both ways."""
+    from gantools.train.task import get_task
+
     style = _painting(tmp_path / "art" / "swirls.png")
-    cfg = _config(tmp_path / "run", [style], [_photos(tmp_path / "photos")], mode="domain")
+    photos = _photos(tmp_path / "photos")
+    assert get_task("stylize")(_config(tmp_path / "auto", [style], [photos])).mode == "painting"
+    cfg = _config(tmp_path / "run", [style], [photos], mode="domain")
     meta, _ = _run_and_load(cfg, np.full((24, 24, 3), 90, np.uint8))
-    assert meta["mode"] == "domain"
+    assert (meta["mode"], meta["arch"]) == ("domain", PAIR_ARCH)
+    logged = _last_metrics(tmp_path / "run")
+    assert {"g_adv_photo", "g_identity", "g_cycle", "d_adv_photo"} <= set(logged) and "g_content" not in logged
 
 
 def test_tiny_style_image_is_a_clear_error(tmp_path) -> None:

@@ -8,7 +8,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gantools.tiling import auto_tile, pad_to, run_tiled, run_tiled_with_backoff
+from gantools.nn.descriptor import ModelDescriptor, Tiling
+from gantools.runner import ImageRunner
+from gantools.tensor import convert
+from gantools.tensor.tiling import auto_tile, pad_to, run_tiled
 
 RADIUS = 3  # three 3x3 convs at input resolution
 
@@ -152,32 +155,42 @@ def test_auto_tile(monkeypatch):
         auto_tile(10, 10, 1)
 
 
-def test_backoff_halves_tile_on_oom():
-    fn0 = make_net(2)
-    sizes = []
+class _Net(torch.nn.Module):
+    """``make_net(scale)`` as a module; inputs larger than ``limit`` px "run out of memory"."""
 
-    def fn(t):
-        sizes.append(max(t.shape[-2:]))
-        if max(t.shape[-2:]) > 100:
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-        return fn0(t)
+    def __init__(self, scale: int, limit: int, error: str = "DefaultCPUAllocator: can't allocate memory") -> None:
+        super().__init__()
+        self.fn, self.limit, self.error, self.sizes = make_net(scale), limit, error, []
 
-    x = torch.rand(1, 3, 150, 90)
-    out = run_tiled_with_backoff(fn, x, scale=2, tile=0, overlap=8, min_tile=16)
-    assert out.shape == (1, 3, 300, 180)
-    assert (out - fn0(x)).abs().max() <= 1 / 255
-    assert sizes[0] == 150 and len(sizes) > 2
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(max(x.shape[-2:]))
+        if max(x.shape[-2:]) > self.limit:
+            raise RuntimeError(self.error)
+        return self.fn(x)
 
 
-def test_backoff_reraises():
-    def oom(t):
-        raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+def _runner(net: torch.nn.Module, scale: int, tile: int | None) -> ImageRunner:
+    model = ModelDescriptor("test", scale=scale, tiling=Tiling.SUPPORTED, bf16=False, receptive_radius=RADIUS,
+                            model=net)
+    return ImageRunner(model, precision="fp32", tile=tile)
 
+
+def test_runner_halves_tile_on_oom():
+    net = _Net(2, limit=150)
+    image = (torch.rand(300, 180, 3) * 255).to(torch.uint8).numpy()
+    out = _runner(net, 2, tile=0)(image)
+    x = convert.to_tensor(image, bgr_to_rgb=True)
+    want = convert.from_tensor(net.fn(x), image.dtype, rgb_to_bgr=True)
+    assert out.shape == (600, 360, 3)
+    assert abs(out.astype(int) - want).max() <= 1
+    assert net.sizes[0] == 300 and max(net.sizes[-1:]) <= 150 and len(net.sizes) > 2
+
+
+def test_runner_reraises_what_backoff_cannot_fix():
+    image = (torch.rand(256, 256, 3) * 255).to(torch.uint8).numpy()
     with pytest.raises(RuntimeError, match="out of memory"):
-        run_tiled_with_backoff(oom, torch.rand(1, 3, 256, 256), scale=1, tile=128, overlap=8)
-
-    def other(t):
-        raise RuntimeError("shape mismatch")
-
+        _runner(_Net(1, limit=8, error="CUDA out of memory. Tried to allocate 2 GiB"), 1, tile=128)(image)
+    never = _Net(1, limit=8, error="shape mismatch")
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        run_tiled_with_backoff(other, torch.rand(1, 3, 256, 256), scale=1, tile=128, overlap=8)
+        _runner(never, 1, tile=128)(image)
+    assert len(never.sizes) == 1  # not retried

@@ -44,6 +44,23 @@ def test_list_and_help() -> None:
         assert flag in res.stdout
 
 
+@pytest.mark.parametrize("bad, flag", [
+    (["--steps", "abc"], "--steps"),
+    (["--precision", "fp16"], "--precision"),
+    (["--time", "soon"], "--time"),
+    (["--scale", "3"], "--scale"),
+    (["--nope"], "--nope"),
+])
+def test_bad_value_is_one_line_exit_2(tmp_path, capsys, bad: list[str], flag: str) -> None:
+    from gantools.cli import main
+
+    code = main(["train", "upscale", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *bad])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and flag in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_trains_and_exports(tmp_path) -> None:
     data = _images(tmp_path / "data")
     res = _cli("upscale", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "3", "--scale", "2", *TINY)
@@ -113,15 +130,17 @@ def test_ctrl_c_checkpoints_then_exits(tmp_path) -> None:
     data = _images(tmp_path / "data", n=2)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gantools", "train", "upscale", "--data", str(data), "--out", str(run),
-                             "--steps", "100000", "--log-every", "1", *TINY], stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (run / "metrics.jsonl").exists():
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    assert proc.returncode == 130
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: nobody drains a pipe while the child runs
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "gantools", "train", "upscale", "--data", str(data), "--out", str(run),
+                                 "--steps", "100000", "--log-every", "1", *TINY], stderr=err, text=True, env=env)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (run / "metrics.jsonl").exists():
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    assert proc.returncode == 130, log.read_text()
     ckpts = sorted((run / "checkpoints").glob("ckpt-*.pt"))
     assert ckpts and (run / "export.safetensors").exists()
     assert not list(run.rglob("*.part"))

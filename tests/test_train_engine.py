@@ -13,6 +13,7 @@ from gantools.train.augment import DiffAugment
 from gantools.train.ema import EMA, ema_decay
 from gantools.train.export import read_export
 from gantools.train.rundir import CheckpointError, RunDir
+from gantools.train.task import get_task
 
 
 def test_hinge_and_ns_values() -> None:
@@ -29,7 +30,7 @@ def test_hinge_and_ns_values() -> None:
 def test_r1_of_known_function() -> None:
     # D(x) = sum(w * x) has gradient w everywhere: R1 = ||w||^2
     w = torch.tensor([1.0, 2.0, -3.0])
-    pen = losses.r1_penalty(lambda x: (x * w).sum(1), torch.randn(5, 3))
+    pen = losses.r1_penalty(lambda x: (x * w).sum(1), torch.randn(5, 3, generator=torch.Generator().manual_seed(0)))
     assert pen.item() == pytest.approx(14.0)
     # D(x) = ||x||^2 -> grad 2x -> R1 = 4 ||x||^2 averaged over the batch
     x = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
@@ -37,6 +38,7 @@ def test_r1_of_known_function() -> None:
 
 
 def test_r1_backpropagates_into_weights() -> None:
+    torch.manual_seed(0)
     lin = torch.nn.Linear(3, 1)
     losses.r1_penalty(lin, torch.randn(4, 3)).backward()
     assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
@@ -59,7 +61,7 @@ def test_ema_update_rule_and_ramp() -> None:
 
 def test_diffaugment_is_differentiable_and_seeded() -> None:
     aug = DiffAugment("color,translation,cutout")
-    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
     torch.manual_seed(0)
     a = aug(x)
     torch.manual_seed(0)
@@ -93,8 +95,8 @@ def test_translation_shifts_whole_pixels_with_zero_fill() -> None:
 
 
 def test_color_keeps_gray_gray_and_augment_keeps_dtype_and_layout() -> None:
-    gray = torch.rand(4, 1, 8, 8).expand(4, 3, 8, 8).contiguous()
     torch.manual_seed(2)
+    gray = torch.rand(4, 1, 8, 8).expand(4, 3, 8, 8).contiguous()
     out = DiffAugment("color")(gray)
     assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
     assert not torch.allclose(out, gray)
@@ -103,6 +105,51 @@ def test_color_keeps_gray_gray_and_augment_keeps_dtype_and_layout() -> None:
     assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
 
 
+# -- task registry ------------------------------------------------------------------------------
+def test_tasks_share_the_registry_duplicate_policy() -> None:
+    from gantools.registry import RegistrationError
+    from gantools.train.task import TASKS, TrainTask
+
+    assert get_task("toy") is toy_task.ToyTask
+    with TASKS.scoped():
+        TASKS.register("toy", toy_task.ToyTask)  # the same class again: allowed
+        with pytest.raises(RegistrationError, match="training task name 'toy' is already registered by toy_task.ToyTask"):
+            TASKS.register("toy", type("ToyTask2", (TrainTask,), {}))
+
+
+def test_trainable_plugins_name_their_task_module_and_unknown_names_list_them() -> None:
+    from gantools.registry import NotRegistered
+    from gantools.train.task import task_paths
+
+    assert task_paths() == {"faces": "gantools_faces.train", "stylize": "gantools_stylize.train",
+                            "upscale": "gantools_upscale.train"}
+    with pytest.raises(NotRegistered, match=r"unknown training task 'resize' \(known: .*stylize.*upscale"):
+        get_task("resize")  # a plugin without a training task
+
+
+def test_listing_trainable_plugins_imports_no_task_and_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from gantools.train.task import task_paths; names = sorted(task_paths()); "
+            "print(names, sorted(m for m in sys.modules if m == 'torch' or m.endswith('.train') and 'gantools_' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['faces', 'stylize', 'upscale'] []"
+
+
+def test_task_module_does_not_import_the_engine() -> None:
+    import ast
+    from pathlib import Path
+
+    import gantools.train.task as task
+
+    tree = ast.parse(Path(task.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "gantools.train.engine" not in imported  # tasks see the engine only through StepContext
+
+
+# -- engine runs ---------------------------------------------------------------------------------
 def _cfg(tmp_path, steps, **kw):
     return make_config("toy", out=str(tmp_path), steps=steps, seed=3, threads=1, workers=1, **kw)
 

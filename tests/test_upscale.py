@@ -42,8 +42,9 @@ def test_scale_comes_from_weights(weights_x2) -> None:
 
 
 def test_contradicting_scale_is_an_error(weights_x2) -> None:
+    plugin = load("upscale", weights=weights_x2, scale=4)  # weights are read on first use, not here
     with pytest.raises(OptionError, match="--scale: 4 contradicts"):
-        load("upscale", weights=weights_x2, scale=4)
+        plugin.ensure_setup()
 
 
 @pytest.mark.parametrize("c", [1, 3, 4])
@@ -63,7 +64,8 @@ def test_layouts_and_dtypes_are_kept(weights_x2, c, dtype) -> None:
 def test_sixteen_bit_runs_at_full_precision(weights_x2) -> None:
     img = _img(8, 8, 3, np.uint16)
     p = load("upscale", weights=weights_x2, precision="bf16")
-    assert p.precision_for(img) == "fp32"
+    p.ensure_setup()
+    assert p.runner.resolve(img.dtype) == "fp32" and p.runner.resolve(np.dtype(np.uint8)) == "bf16"
     out = p.process(img)
     assert len(np.unique(out)) > 256  # not quantised to 8 bits
 
@@ -101,13 +103,58 @@ def test_tiled_equals_untiled_property(weights_x2, weights_x4, h, w, tile, x4, c
     assert np.abs(whole - tiled).max() <= 1
 
 
-def test_outscale(weights_x2) -> None:
-    out = load("upscale", weights=weights_x2, outscale=3.0).process(_img(10, 20))
-    assert out.shape == (30, 60, 3)
+@pytest.mark.parametrize("outscale,size,interp", [(3.0, (30, 60), "LANCZOS4"), (1.5, (15, 30), "AREA")])
+def test_outscale(weights_x2, outscale, size, interp) -> None:
+    """--outscale: the model's x2 result resized to exactly outscale x the input (Lanczos up, area down)."""
+    import cv2
+
+    img = _img(10, 20)
+    out = load("upscale", weights=weights_x2, outscale=outscale, precision="fp32").process(img)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+    x2 = load("upscale", weights=weights_x2, precision="fp32").process(img)
+    expect = cv2.resize(x2, size[::-1], interpolation=getattr(cv2, f"INTER_{interp}")).astype(int)
+    assert np.abs(out.astype(int) - expect).max() <= 1
 
 
 def test_one_pixel_image(weights_x2) -> None:
-    assert load("upscale", weights=weights_x2).process(_img(1, 1)).shape == (2, 2, 3)
+    """A 1x1 image is a valid input: the network runs on that one RGB pixel, like on any image."""
+    from gantools.train.export import read_export
+
+    state, _ = read_export(weights_x2)
+    net = create_arch("srvgg", num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2, act_type="prelu")
+    net.load_state_dict(state)
+    img = np.array([[[30, 140, 250]]], np.uint8)  # BGR
+    out = load("upscale", weights=weights_x2, precision="fp32").process(img)
+    assert out.shape == (2, 2, 3) and out.dtype == np.uint8
+    with torch.no_grad():
+        rgb = torch.tensor(img[0, 0, ::-1] / 255.0, dtype=torch.float32).view(1, 3, 1, 1)
+        expect = (net.eval()(rgb).clamp(0, 1)[0].permute(1, 2, 0).numpy()[:, :, ::-1] * 255).round()
+    assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
+
+
+def test_jpeg_degradation_keeps_colours() -> None:
+    """The JPEG step of the training degradation encodes RGB as RGB (OpenCV's codec expects BGR).
+
+    Reference: Pillow's JPEG round trip, which takes RGB, at the same quality and 4:2:0 chroma
+    subsampling. Red-only and blue-only detail are compressed differently (red weighs 0.299 in
+    luma, blue 0.114), so a channel swap around the encoder shows as errors of ~25 levels.
+    """
+    import io
+
+    from PIL import Image
+
+    from gantools_upscale.degrade import jpeg
+
+    x = np.arange(32)[None, :].repeat(32, 0)
+    img = np.zeros((32, 32, 3), np.float32)
+    img[:, :, 0] = x % 2  # 1-px red stripes on black, left to right
+    img[16:, :, 0], img[16:, :, 2] = 0, x[16:] % 2  # blue stripes in the lower half
+    buf = io.BytesIO()
+    Image.fromarray((img * 255).astype(np.uint8)).save(buf, "JPEG", quality=90, subsampling=2)
+    expect = np.asarray(Image.open(buf).convert("RGB")).astype(int)
+    out = jpeg(img, np.random.default_rng(0), (90, 90))
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert np.abs(np.round(out * 255).astype(int) - expect).max() <= 2
 
 
 def test_tile_not_above_overlap(weights_x2) -> None:
@@ -121,12 +168,12 @@ def test_unknown_and_truncated_weights(tmp_path) -> None:
     odd = tmp_path / "odd.safetensors"
     save_file({"foo.weight": torch.zeros(3, 3)}, str(odd))
     with pytest.raises(ValueError, match="(?i)srvgg|rrdb|supported"):
-        load("upscale", weights=str(odd))
+        load("upscale", weights=str(odd)).ensure_setup()
     good = _export(tmp_path / "g.safetensors")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(open(good, "rb").read()[:200])
     with pytest.raises(ValueError, match="cut.safetensors"):
-        load("upscale", weights=str(cut))
+        load("upscale", weights=str(cut)).ensure_setup()
 
 
 def test_realesrgan_x2plus_layout_runs(tmp_path) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clitools import ROOT, image, read, write
+from clitools import ROOT, read, write
+from imagegen import gradient
 
 pytestmark = pytest.mark.slow
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "gantools", "plugins", "weights")
@@ -87,7 +88,7 @@ def in_venv(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_installed_wheel_lists_and_runs(venv, tmp_path):
     work = tmp_path / "elsewhere"  # outside the repository: nothing can come from the checkout
-    src = write(work / "in" / "a.png", image(8, 10))
+    src = write(work / "in" / "a.png", gradient(8, 10))
     listing = in_venv(venv, str(venv / "bin" / "gantools"), "list", cwd=work)
     assert listing.returncode == 0, listing.stderr
     assert any(" resize " in line and "ok" in line for line in listing.stdout.splitlines())

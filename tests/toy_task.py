@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from gantools.plugin import Option
-from gantools.train.task import TrainTask, register_task
+from gantools.train.task import TASKS, StepContext, TrainTask
 
 CENTERS = np.array([[2 * math.cos(2 * math.pi * k / 8), 2 * math.sin(2 * math.pi * k / 8)] for k in range(8)], np.float32)
 STD = 0.05
@@ -32,9 +32,8 @@ def modes_covered(points: np.ndarray, min_share: float = 0.02) -> int:
     return int((counts >= min_share * len(points)).sum())
 
 
-@register_task
+@TASKS.decorator("toy")
 class ToyTask(TrainTask):
-    name = "toy"
     options = (Option("width", int, 128, "MLP width"),)
     defaults = {"batch_size": 256, "lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.5, 0.9), "precision": "fp32",
                 "sample_every": 10_000, "checkpoint_every": 10_000, "log_every": 50}
@@ -58,17 +57,17 @@ class ToyTask(TrainTask):
         z = rng.normal(0, 1, (n, 8)).astype(np.float32)
         return {"real": torch.from_numpy(real), "z": torch.from_numpy(z)}
 
-    def generate(self, ctx: Any, batch: dict) -> torch.Tensor:
+    def generate(self, ctx: StepContext, batch: dict) -> torch.Tensor:
         return ctx.G(batch["z"])
 
-    def d_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def d_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         terms = {"adv": ctx.adv_d(ctx.D(batch["real"]), ctx.D(fake))}
         r1 = ctx.r1(ctx.D, batch["real"])
         if r1 is not None:
             terms["r1"] = r1
         return terms
 
-    def g_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def g_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"adv": ctx.adv_g(ctx.D(fake))}
 
     def sample(self, generator: torch.nn.Module, fixed: dict) -> torch.Tensor:

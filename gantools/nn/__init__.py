@@ -1,18 +1,23 @@
 """Network architectures and their registry (importing this package imports torch).
 
-Each family lives in its own module of this package and registers itself on import; every
-module here is imported below, so a new family needs no edit to this file. Families include
-``srvgg`` (Real-ESRGAN compact, our default SR net), ``rrdbnet`` (ESRGAN), ``cyclegan``
-(ResnetGenerator), ``animegan2``, ``stylenet`` (our style-transfer net) and the
-``patch_discriminator`` / ``unet_discriminator`` used in training. See
-:mod:`gantools.nn.registry` for the protocol.
+Each family lives in its own module of this package: the ``nn.Module`` and an
+:class:`~gantools.nn.registry.Architecture` that recognises its checkpoints and returns a
+:class:`~gantools.nn.descriptor.ModelDescriptor`. Every module here is imported below, so a new
+family needs no edit to this file. Families: ``srvgg`` (Real-ESRGAN compact, our default SR
+net), ``rrdbnet`` (ESRGAN), ``cyclegan`` (ResnetGenerator), ``animegan2``, ``stylenet`` (our
+style-transfer net), ``stylize_pair``, ``facegan``, and the discriminators used in training
+(``patch_discriminator``, ``unet_discriminator``, ``face_discriminator``,
+``stylize_discriminator_pair``). Layers shared by families are in :mod:`gantools.nn.layers`.
 """
 
 import importlib as _importlib
 import pkgutil as _pkgutil
 
+from gantools.nn.descriptor import ModelDescriptor, SizeRequirements, Tiling
+from gantools.nn.layers.norm import TileableInstanceNorm, compute_norm_stats, frozen_norm_stats
 from gantools.nn.registry import (
-    ArchInfo,
+    ARCHS,
+    Architecture,
     UnknownArchitecture,
     UnsupportedVariant,
     create_arch,
@@ -26,13 +31,12 @@ from gantools.nn.registry import (
 )
 
 for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name != "registry" and not _info.name.startswith("_"):
+    if not _info.ispkg and _info.name not in ("registry", "descriptor") and not _info.name.startswith("_"):
         _importlib.import_module(f"{__name__}.{_info.name}")
 
-from gantools.nn.stylenet import TileableInstanceNorm, compute_norm_stats, frozen_norm_stats  # noqa: E402
-
 __all__ = [
-    "ArchInfo", "TileableInstanceNorm", "UnknownArchitecture", "UnsupportedVariant", "compute_norm_stats",
-    "create_arch", "describe_arch", "detect_arch", "frozen_norm_stats", "full_config", "list_archs",
-    "load_arch", "mismatch_summary", "register_arch",
+    "ARCHS", "Architecture", "ModelDescriptor", "SizeRequirements", "TileableInstanceNorm", "Tiling",
+    "UnknownArchitecture", "UnsupportedVariant", "compute_norm_stats", "create_arch", "describe_arch",
+    "detect_arch", "frozen_norm_stats", "full_config", "list_archs", "load_arch", "mismatch_summary",
+    "register_arch",
 ]

@@ -26,7 +26,8 @@ from typing import Any, Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantools.nn.registry import register_arch
+from gantools.nn.descriptor import SizeRequirements, Tiling
+from gantools.nn.registry import Architecture, register_arch
 
 
 class ConvNormLReLU(nn.Sequential):
@@ -67,7 +68,6 @@ class InvertedResBlock(nn.Module):
 _DOWN_PAD = (0, 1, 0, 1)
 
 
-@register_arch("animegan2")
 class AnimeGANv2Generator(nn.Module):
     """(N, 3, H, W) in [0, 1] -> same shape in [0, 1]. Any H, W >= 16 (multiples of 4 preferred)."""
 
@@ -105,9 +105,15 @@ class AnimeGANv2Generator(nn.Module):
         out = self.block_e(self._up(out, x.shape[-2:]))
         return self.out_layer(out) * 0.5 + 0.5
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def detect(state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+
+@register_arch
+class AnimeGANv2Arch(Architecture):
+    """AnimeGANv2 generator checkpoints (bryandlee's PyTorch layout)."""
+
+    id = "animegan2"
+    module = AnimeGANv2Generator
+
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
         first = state_dict.get("block_a.0.1.weight")
         out = state_dict.get("out_layer.0.weight")
         if first is None or out is None or tuple(first.shape) != (32, 3, 7, 7):
@@ -116,6 +122,6 @@ class AnimeGANv2Generator(nn.Module):
             return None
         return {}
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(scale=1, in_channels=3, out_channels=3, size_multiple=4, tiling=False, bf16=False, min_size=16)
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(scale=1, in_channels=3, out_channels=3, size=SizeRequirements(4, 16),
+                    tiling=Tiling.DISCOURAGED, bf16=False)

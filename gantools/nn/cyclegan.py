@@ -25,8 +25,9 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
-from gantools.nn.registry import UnsupportedVariant, register_arch
-from gantools.nn.stylenet import NormStatsMixin, TileableInstanceNorm
+from gantools.nn.descriptor import SizeRequirements, Tiling
+from gantools.nn.registry import Architecture, UnsupportedVariant, register_arch
+from gantools.nn.layers.norm import NormStatsMixin, TileableInstanceNorm
 
 
 def _norm(channels: int) -> nn.Module:
@@ -48,7 +49,6 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-@register_arch("cyclegan")
 class ResnetGenerator(NormStatsMixin, nn.Module):
     """(N, in_nc, H, W) in [0, 1] -> (N, out_nc, H, W) in [0, 1]; H, W multiples of 4."""
 
@@ -69,15 +69,20 @@ class ResnetGenerator(NormStatsMixin, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x * 2 - 1) * 0.5 + 0.5
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def convert(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+
+@register_arch
+class CycleGANArch(Architecture):
+    """CycleGAN/pix2pix ``ResnetGenerator`` checkpoints (instance norm)."""
+
+    id = "cyclegan"
+    module = ResnetGenerator
+
+    def convert(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Drop the unused InstanceNorm buffers of pre-0.4 checkpoints."""
         stale = re.compile(r"\.(running_mean|running_var|num_batches_tracked)$")
         return {k: v for k, v in state_dict.items() if not stale.search(k)}
 
-    @staticmethod
-    def detect(state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
         first = state_dict.get("model.1.weight")
         if (first is None or first.dim() != 4 or tuple(first.shape[-2:]) != (7, 7)
                 or "model.4.weight" not in state_dict or not all(k.startswith("model.") for k in state_dict)):
@@ -97,7 +102,7 @@ class ResnetGenerator(NormStatsMixin, nn.Module):
         return dict(input_nc=int(first.shape[1]), output_nc=int(last.shape[0]), ngf=int(first.shape[0]),
                     n_blocks=n_blocks, use_dropout="model.10.conv_block.6.weight" in state_dict)
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(scale=1, in_channels=config["input_nc"], out_channels=config["output_nc"],
-                    size_multiple=4, tiling=True, bf16=False, min_size=16)
+                    size=SizeRequirements(4, 16), tiling=Tiling.INTERNAL, bf16=False,
+                    receptive_radius=14 + 8 * config["n_blocks"])

@@ -19,14 +19,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gantools.nn.registry import register_arch
+from gantools.nn.descriptor import SizeRequirements
+from gantools.nn.registry import Architecture, register_arch
 
 
 def _sn(module: nn.Module, enabled: bool = True) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
-@register_arch("patch_discriminator")
 class PatchDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 4x4 convs, one stride-1 conv, a 1-channel conv."""
 
@@ -48,12 +48,19 @@ class PatchDiscriminator(nn.Module):
         logits = self.head(x)
         return (logits, feats) if return_features else logits
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(scale=1, in_channels=config["in_channels"], out_channels=1, size_multiple=2 ** config["n_layers"])
+
+@register_arch
+class PatchDiscriminatorArch(Architecture):
+    """PatchGAN discriminator (training only)."""
+
+    id = "patch_discriminator"
+    module = PatchDiscriminator
+
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(scale=1, in_channels=config["in_channels"], out_channels=1,
+                    size=SizeRequirements(2 ** config["n_layers"]))
 
 
-@register_arch("unet_discriminator")
 class UNetDiscriminatorSN(nn.Module):
     """U-Net discriminator with spectral norm: (N, C, H, W) -> (N, 1, H, W) logits; H, W % 8 == 0."""
 
@@ -90,9 +97,15 @@ class UNetDiscriminatorSN(nn.Module):
         logits = self.conv9(x8)
         return (logits, [x1, x2, x3, x4, x5, x6, x7, x8]) if return_features else logits
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def convert(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+
+@register_arch
+class UNetDiscriminatorArch(Architecture):
+    """Real-ESRGAN's U-Net discriminator with spectral norm."""
+
+    id = "unet_discriminator"
+    module = UNetDiscriminatorSN
+
+    def convert(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Legacy spectral-norm keys -> parametrization keys (others unchanged)."""
         names = {"weight_orig": "parametrizations.weight.original",
                  "weight_u": "parametrizations.weight.0._u", "weight_v": "parametrizations.weight.0._v"}
@@ -102,14 +115,12 @@ class UNetDiscriminatorSN(nn.Module):
             out[f"{m.group(1)}.{names[m.group(2)]}" if m else key] = value
         return out
 
-    @classmethod
-    def detect(cls, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
-        sd = cls.convert(state_dict)
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        sd = self.convert(state_dict)
         first, last = sd.get("conv0.weight"), sd.get("conv9.weight")
         if first is None or last is None or "conv1.parametrizations.weight.original" not in sd:
             return None
         return dict(num_in_ch=int(first.shape[1]), num_feat=int(first.shape[0]), skip_connection=True)
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(scale=1, in_channels=config["num_in_ch"], out_channels=1, size_multiple=8)
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(scale=1, in_channels=config["num_in_ch"], out_channels=1, size=SizeRequirements(8))

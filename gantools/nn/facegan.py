@@ -48,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantools.nn.registry import UnsupportedVariant, register_arch
+from gantools.nn.descriptor import Tiling
+from gantools.nn.registry import Architecture, UnsupportedVariant, register_arch
 
 #: Label value meaning "not known" (discriminator only).
 UNKNOWN = -1
@@ -276,7 +277,6 @@ class SynthesisNetwork(nn.Module):
         return img * 0.5 + 0.5
 
 
-@register_arch("facegan")
 class FaceGenerator(nn.Module):
     """Conditional style-based generator ``(z, age, gender) -> (N, 3, R, R)`` in about [0, 1].
 
@@ -311,9 +311,15 @@ class FaceGenerator(nn.Module):
             w = c.to(w.dtype).lerp(w, truncation)
         return self.synthesis(w, self._noise_mode(noise_mode))
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def detect(state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+
+@register_arch
+class FaceGANArch(Architecture):
+    """Our conditional face generator (exports of ``gantools train faces``)."""
+
+    id = "facegan"
+    module = FaceGenerator
+
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
         """Config from key names and shapes (``mapping.*`` / ``synthesis.*`` layout)."""
         need = ("mapping.age_embed", "mapping.gender_embed", "mapping.fcs.0.weight", "synthesis.const")
         if not all(k in state_dict for k in need):
@@ -343,10 +349,8 @@ class FaceGenerator(nn.Module):
             noise=noise, up_mode="bilinear", up_order=up_order,
         )
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(scale=1, in_channels=3, out_channels=3, size_multiple=1, tiling=False, bf16=True,
-                    min_size=1)
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(scale=1, in_channels=3, out_channels=3, tiling=Tiling.DISCOURAGED, bf16=True)
 
 
 # -- discriminator ---------------------------------------------------------------------------
@@ -475,6 +479,18 @@ class FaceDiscriminator(nn.Module):
             proj = (table(labels.clamp(min=0)).to(phi.dtype) * phi).sum(1)
             logit = logit + proj * known.to(proj.dtype)
         return logit
+
+
+
+@register_arch
+class FaceDiscriminatorArch(Architecture):
+    """The projection discriminator that trains :class:`FaceGenerator` (training only)."""
+
+    id = "face_discriminator"
+    module = FaceDiscriminator
+
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(scale=1, in_channels=3, out_channels=1, tiling=Tiling.DISCOURAGED)
 
 
 __all__ = [

@@ -1,16 +1,17 @@
 """Architecture registry: build networks by name and recognise checkpoints by their state dict.
 
-Every architecture family registers itself with :func:`register_arch`. The registered object is
-a class (or factory) that may also provide:
+Every family is an :class:`Architecture` (recognition and loading) kept apart from its
+``nn.Module`` (the computation), as spandrel does. A family file defines both and registers the
+architecture with :func:`register_arch`; :data:`ARCHS` is a :class:`gantools.registry.Registry`
+with the same duplicate policy as plugins and training tasks. An architecture provides:
 
-* ``detect(state_dict) -> dict | None`` (classmethod/staticmethod): the constructor config when
-  the state dict belongs to this family, else ``None``. It reads key names and tensor shapes
-  only, never values. It may raise :class:`UnsupportedVariant` for a checkpoint that is of the
-  family but of a variant we cannot run (the message says which and why).
-* ``describe(config) -> dict``: ``scale``, ``in_channels``, ``out_channels``, ``size_multiple``,
-  ``tiling``, ``bf16`` and optionally ``min_size`` for a given (complete) config.
-* ``convert(state_dict) -> dict``: rewrite legacy key names/values into this implementation's
-  layout (e.g. old ESRGAN names, pre-0.4 InstanceNorm buffers); called by :func:`load_arch`.
+* ``detect(state_dict) -> dict | None``: the constructor config when the state dict belongs to
+  this family, else ``None``. It reads key names and tensor shapes only, never values. It may
+  raise :class:`UnsupportedVariant` for a checkpoint of the family that we cannot run.
+* ``describe(config) -> dict``: the :class:`~gantools.nn.descriptor.ModelDescriptor` facts
+  (``scale``, channels, ``size``, ``tiling``, ``bf16``, ``receptive_radius``) of a complete config.
+* ``convert(state_dict) -> dict``: legacy key names/values rewritten into this layout.
+* ``build(**config) -> nn.Module`` (default: ``module(**config)``).
 
 Checkpoint wrappers (``params_ema``, ``state_dict``, ``module.`` ...) are removed in one place,
 :func:`gantools.checkpoint.unwrap_state_dict`, which :func:`detect_arch` and :func:`load_arch`
@@ -19,15 +20,13 @@ apply, so they accept either a raw ``torch.load`` result or a flat state dict.
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
 from torch import Tensor, nn
 
-_ARCHS: dict[str, Any] = {}
-_INFO_KEYS = ("scale", "in_channels", "out_channels", "size_multiple", "tiling", "bf16")
+from gantools.nn.descriptor import ModelDescriptor
+from gantools.registry import NotRegistered, Registry
 
 
 class UnknownArchitecture(ValueError):
@@ -38,60 +37,56 @@ class UnsupportedVariant(UnknownArchitecture):
     """The state dict belongs to a known family, but to a variant this package cannot run."""
 
 
-@dataclass
-class ArchInfo:
-    """What a network is and how to feed it.
-
-    ``scale`` is output size / input size; ``size_multiple`` the factor input height and width
-    must be a multiple of (callers pad, then crop); ``min_size`` the smallest input side;
-    ``tiling`` whether tile-by-tile inference gives seam-free results (for instance-norm nets
-    only with frozen statistics, see :mod:`gantools.nn.stylenet`); ``bf16`` whether bf16
-    autocast is safe for it. ``config`` is the complete constructor config.
-    """
-
-    name: str
-    config: dict = field(default_factory=dict)
-    scale: int = 1
-    in_channels: int = 3
-    out_channels: int = 3
-    size_multiple: int = 1
-    tiling: bool = False
-    bf16: bool = False
-    min_size: int = 1
+class ArchitectureNotFound(NotRegistered):
+    """No architecture of that name (message lists the known ones)."""
 
 
-def register_arch(name: str) -> Callable[[Any], Any]:
-    """Decorator registering a class or factory under ``name`` (see the module docstring)."""
+class Architecture:
+    """A network family: how to recognise, describe, convert and build it (see module docstring)."""
 
-    def decorator(obj: Any) -> Any:
-        if not callable(obj):
-            raise TypeError(f"register_arch({name!r}) needs a class or factory, got {obj!r}")
-        old = _ARCHS.get(name)
-        if old is not None and (old.__module__, old.__qualname__) != (obj.__module__, obj.__qualname__):
-            raise ValueError(f"architecture {name!r} is already registered by {old.__module__}.{old.__qualname__}")
-        _ARCHS[name] = obj
-        return obj
+    id: ClassVar[str]
+    module: ClassVar[Callable[..., nn.Module]]
 
-    return decorator
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        """Constructor config for ``state_dict``, or ``None`` (default: never detected)."""
+        return None
+
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """:class:`ModelDescriptor` facts for a complete ``config`` (default: the defaults)."""
+        return {}
+
+    def convert(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``state_dict`` in this implementation's key layout (default: unchanged)."""
+        return dict(state_dict)
+
+    def build(self, **config: Any) -> nn.Module:
+        return self.module(**config)
+
+    @property
+    def detects(self) -> bool:
+        return type(self).detect is not Architecture.detect
+
+
+ARCHS: Registry[Architecture] = Registry("architecture", ArchitectureNotFound, identity=type)
+
+A = TypeVar("A", bound=type[Architecture])
+
+
+def register_arch(cls: A) -> A:
+    """Class decorator: register an instance of the :class:`Architecture` subclass under ``cls.id``."""
+    ARCHS.register(cls.id, cls(), source=f"{cls.__module__}.{cls.__qualname__}")
+    return cls
 
 
 def list_archs(pattern: str = "*") -> list[str]:
     """Registered architecture names matching the shell-style ``pattern``, sorted."""
-    return sorted(n for n in _ARCHS if fnmatch.fnmatch(n, pattern))
-
-
-def _get(name: str) -> Any:
-    try:
-        return _ARCHS[name]
-    except KeyError:
-        raise KeyError(f"unknown architecture {name!r} (known: {', '.join(list_archs()) or 'none'})") from None
+    return ARCHS.names(pattern)
 
 
 def full_config(name: str, config: Mapping[str, Any] | None = None) -> dict:
     """``config`` completed with the constructor defaults of ``name`` (unknown keys raise)."""
-    obj = _get(name)
+    params = inspect.signature(ARCHS.get(name).module).parameters
     config = dict(config or {})
-    params = inspect.signature(obj).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(config) - set(params))
         if unknown:
@@ -104,16 +99,13 @@ def full_config(name: str, config: Mapping[str, Any] | None = None) -> dict:
 
 def create_arch(name: str, **config: Any) -> nn.Module:
     """Build architecture ``name`` with ``config`` (missing options take their defaults)."""
-    return _get(name)(**config)
+    return ARCHS.get(name).build(**config)
 
 
-def describe_arch(name: str, config: Mapping[str, Any] | None = None) -> ArchInfo:
-    """The :class:`ArchInfo` of ``name`` built with ``config`` (no model is built)."""
-    obj = _get(name)
+def describe_arch(name: str, config: Mapping[str, Any] | None = None) -> ModelDescriptor:
+    """The :class:`ModelDescriptor` (``model=None``) of ``name`` built with ``config``."""
     cfg = full_config(name, config)
-    described = obj.describe(cfg) if hasattr(obj, "describe") else {}
-    known = {k: described[k] for k in (*_INFO_KEYS, "min_size") if k in described}
-    return ArchInfo(name=name, config=cfg, **known)
+    return ModelDescriptor(arch=name, config=cfg, **ARCHS.get(name).describe(cfg))
 
 
 def _keys_preview(state_dict: Mapping[str, Any], n: int = 5) -> str:
@@ -128,22 +120,19 @@ def _unwrap(state_dict: Any) -> dict[str, Tensor]:
     return unwrap_state_dict(state_dict)
 
 
-def detect_arch(state_dict: Mapping[str, Any]) -> ArchInfo:
-    """Recognise the family and config of ``state_dict``.
+def detect_arch(state_dict: Mapping[str, Any]) -> ModelDescriptor:
+    """Recognise the family and config of ``state_dict`` (a descriptor with ``model=None``).
 
     Raises :class:`UnsupportedVariant` when a family recognises it but cannot run it, and
     :class:`UnknownArchitecture` (listing the supported families and the first keys) when no
-    family does.
+    family does, or when several do.
     """
     sd = _unwrap(state_dict)
     found: list[tuple[str, dict]] = []
     unsupported: list[str] = []
-    for name in list_archs():
-        detect = getattr(_ARCHS[name], "detect", None)
-        if detect is None:
-            continue
+    for name, arch in ARCHS.items():
         try:
-            cfg = detect(sd)
+            cfg = arch.detect(sd)
         except UnsupportedVariant as exc:
             unsupported.append(str(exc))
             continue
@@ -156,7 +145,7 @@ def detect_arch(state_dict: Mapping[str, Any]) -> ArchInfo:
         return describe_arch(*found[0])
     if unsupported:
         raise UnsupportedVariant("; ".join(unsupported))
-    families = ", ".join(n for n in list_archs() if hasattr(_ARCHS[n], "detect"))
+    families = ", ".join(n for n, a in ARCHS.items() if a.detects)
     raise UnknownArchitecture(
         f"unknown architecture: no supported family ({families}) matches this state dict "
         f"(keys: {_keys_preview(sd)})"
@@ -182,44 +171,46 @@ def mismatch_summary(model: nn.Module, state_dict: Mapping[str, Tensor], n: int 
     return "; ".join(parts)
 
 
+def _descriptor_for(sd: dict[str, Tensor], name: str | None, config: Mapping[str, Any] | None) -> ModelDescriptor:
+    if name is None:
+        desc = detect_arch(sd)
+        return describe_arch(desc.arch, {**desc.config, **config}) if config else desc
+    if config is not None:
+        return describe_arch(name, config)
+    cfg = ARCHS.get(name).detect(sd)
+    if cfg is None:
+        raise UnknownArchitecture(f"state dict is not a {name!r} checkpoint (keys: {_keys_preview(sd)})")
+    return describe_arch(name, cfg)
+
+
 def load_arch(
     state_dict: Mapping[str, Any],
     name: str | None = None,
     config: Mapping[str, Any] | None = None,
-) -> tuple[nn.Module, ArchInfo]:
-    """Build the network for ``state_dict`` and load it strictly; returns ``(model, info)``.
+) -> ModelDescriptor:
+    """Build the network for ``state_dict``, load it strictly and return its descriptor.
 
     Without ``name`` the family and config are detected (``config`` then overrides detected
     values, e.g. an activation type detection cannot see). With ``name`` and no ``config`` that
-    family's detector supplies the config. The model is returned in eval mode on CPU. A state
-    dict that does not fit raises ``ValueError`` with a one-line summary.
+    family's detector supplies the config. ``descriptor.model`` is in eval mode on the CPU. A
+    state dict that does not fit raises ``ValueError`` with a one-line summary.
     """
     sd = _unwrap(state_dict)
-    if name is None:
-        info = detect_arch(sd)
-        if config:
-            info = describe_arch(info.name, {**info.config, **config})
-    elif config is None:
-        detect = getattr(_get(name), "detect", None)
-        cfg = detect(sd) if detect is not None else None
-        if cfg is None:
-            raise UnknownArchitecture(f"state dict is not a {name!r} checkpoint (keys: {_keys_preview(sd)})")
-        info = describe_arch(name, cfg)
-    else:
-        info = describe_arch(name, config)
-    obj = _ARCHS[info.name]
-    if hasattr(obj, "convert"):
-        sd = obj.convert(sd)
-    model = create_arch(info.name, **info.config)
+    desc = _descriptor_for(sd, name, config)
+    arch = ARCHS.get(desc.arch)
+    sd = arch.convert(sd)
+    model = arch.build(**desc.config)
     problem = mismatch_summary(model, sd)
     if problem:
-        cfg = ", ".join(f"{k}={v!r}" for k, v in info.config.items())
-        raise ValueError(f"state dict does not fit {info.name}({cfg}): {problem}")
+        cfg = ", ".join(f"{k}={v!r}" for k, v in desc.config.items())
+        raise ValueError(f"state dict does not fit {desc.arch}({cfg}): {problem}")
     model.load_state_dict(sd, strict=True)
-    return model.eval(), info
+    desc.model = model.eval()
+    return desc
 
 
 __all__ = [
-    "ArchInfo", "UnknownArchitecture", "UnsupportedVariant", "create_arch", "describe_arch",
-    "detect_arch", "full_config", "list_archs", "load_arch", "mismatch_summary", "register_arch",
+    "ARCHS", "Architecture", "ArchitectureNotFound", "UnknownArchitecture", "UnsupportedVariant",
+    "create_arch", "describe_arch", "detect_arch", "full_config", "list_archs", "load_arch",
+    "mismatch_summary", "register_arch",
 ]

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantools.nn.registry import UnsupportedVariant, register_arch
+from gantools.nn.descriptor import SizeRequirements, Tiling
+from gantools.nn.registry import Architecture, UnsupportedVariant, register_arch
 
 PRESETS: dict[str, dict[str, Any]] = {
     "RealESRGAN_x4plus": dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32),
@@ -69,7 +70,6 @@ class RRDB(nn.Module):
         return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
 
 
-@register_arch("rrdbnet")
 class RRDBNet(nn.Module):
     """ESRGAN generator: (N, in_ch, H, W) in [0, 1] -> (N, out_ch, H*scale, W*scale), unclamped."""
 
@@ -104,9 +104,15 @@ class RRDBNet(nn.Module):
         feat = F.leaky_relu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
         return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def convert(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+
+@register_arch
+class RRDBNetArch(Architecture):
+    """ESRGAN RRDBNet checkpoints (BasicSR layout, or the original ESRGAN names)."""
+
+    id = "rrdbnet"
+    module = RRDBNet
+
+    def convert(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Rename original-ESRGAN keys to the BasicSR layout (other dicts pass unchanged)."""
         if "conv_first.weight" not in state_dict or not any(k.startswith("RRDB_trunk.") for k in state_dict):
             return dict(state_dict)
@@ -117,9 +123,8 @@ class RRDBNet(nn.Module):
             out[key] = value
         return out
 
-    @classmethod
-    def detect(cls, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
-        sd = cls.convert(state_dict)
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+        sd = self.convert(state_dict)
         needed = ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight",
                   "conv_up1.weight", "conv_up2.weight", "conv_hr.weight", "conv_last.weight")
         if not all(k in sd for k in needed):
@@ -142,7 +147,6 @@ class RRDBNet(nn.Module):
             num_block=max(blocks) + 1, num_grow_ch=int(sd["body.0.rdb1.conv1.weight"].shape[0]),
         )
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(scale=config["scale"], in_channels=config["num_in_ch"], out_channels=config["num_out_ch"],
-                    size_multiple=_UNSHUFFLE[config["scale"]], tiling=True, bf16=True)
+                    size=SizeRequirements(_UNSHUFFLE[config["scale"]]), tiling=Tiling.SUPPORTED, bf16=True)

@@ -26,7 +26,8 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
-from gantools.nn.registry import register_arch
+from gantools.nn.descriptor import SizeRequirements, Tiling
+from gantools.nn.registry import Architecture, register_arch
 
 ACT_TYPES = ("prelu", "relu", "leakyrelu")
 
@@ -47,7 +48,6 @@ def _activation(act_type: str, num_feat: int) -> nn.Module:
     raise ValueError(f"act_type must be one of {', '.join(ACT_TYPES)}, not {act_type!r}")
 
 
-@register_arch("srvgg")
 class SRVGGNetCompact(nn.Module):
     """Compact VGG-style SR network: (N, in_ch, H, W) in [0, 1] -> (N, out_ch, H*up, W*up).
 
@@ -86,9 +86,15 @@ class SRVGGNetCompact(nn.Module):
             out = out + x.repeat_interleave(self.upscale * self.upscale, dim=1)  # fp32 under autocast
         return self.upsampler(out)
 
-    # -- registry hooks ------------------------------------------------------------------
-    @staticmethod
-    def detect(state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
+
+@register_arch
+class SRVGGArch(Architecture):
+    """Recognises the ``body.*`` layout of Real-ESRGAN compact checkpoints."""
+
+    id = "srvgg"
+    module = SRVGGNetCompact
+
+    def detect(self, state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
         """Config from the ``body.*`` layout; relu and leakyrelu cannot be told apart (-> relu)."""
         first = state_dict.get("body.0.weight")
         if first is None or first.dim() != 4 or not all(k.startswith("body.") for k in state_dict):
@@ -109,7 +115,7 @@ class SRVGGNetCompact(nn.Module):
             num_conv=(last - 2) // 2, upscale=int(upscale), act_type="prelu" if prelu else "relu",
         )
 
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
+    def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(scale=config["upscale"], in_channels=config["num_in_ch"], out_channels=config["num_out_ch"],
-                    size_multiple=1, tiling=True, bf16=True)
+                    size=SizeRequirements(), tiling=Tiling.SUPPORTED, bf16=True,
+                    receptive_radius=config["num_conv"] + 2)

@@ -13,9 +13,12 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -205,12 +208,11 @@ def random_flip_rot(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.rot90(img, int(rng.integers(0, 4)))
 
 
-def to_batch_tensor(arrays: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
-    """List of HxWxC uint8 RGB arrays -> float tensor (N, C, H, W) in [0, 1]."""
-    import torch
+def to_batch_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
+    """List of HxWxC uint8 RGB arrays (training data is kept in RGB) -> (N, C, H, W) in [0, 1]."""
+    from gantools.tensor.convert import images_to_tensor
 
-    stack = np.stack([np.ascontiguousarray(a) for a in arrays]).astype(np.float32) / 255.0
-    return torch.from_numpy(stack).permute(0, 3, 1, 2).contiguous()
+    return images_to_tensor(arrays, bgr_to_rgb=False)
 
 
 def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:

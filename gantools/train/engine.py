@@ -41,8 +41,8 @@ class TrainResult:
     seconds: float
 
 
-class StepContext:
-    """What a task's loss hooks may use during one step."""
+class TrainerContext:
+    """The engine's :class:`~gantools.train.task.StepContext`: a task's view of one step of a :class:`Trainer`."""
 
     def __init__(self, trainer: "Trainer") -> None:
         self._t = trainer
@@ -244,7 +244,7 @@ class Trainer:
         self.run_dir.save_samples(make_grid(imgs.float()), step)
 
     # -- loop ------------------------------------------------------------------------------
-    def _step(self, ctx: StepContext, batch: dict) -> dict[str, float]:
+    def _step(self, ctx: TrainerContext, batch: dict) -> dict[str, float]:
         cfg = self.config
         logs: dict[str, float] = {}
         fake = self.task.generate(ctx, batch)
@@ -281,7 +281,7 @@ class Trainer:
         start = time.monotonic()
         last_ckpt = start
         stopped_by = "steps"
-        ctx = StepContext(self)
+        ctx = TrainerContext(self)
         prefetch = Prefetcher(lambda s: self.task.make_batch(s, step_rng(cfg.seed, s)), step, workers=cfg.workers)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
         window_t, window_n = time.monotonic(), 0

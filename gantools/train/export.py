@@ -43,10 +43,10 @@ def save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadat
     """Write ``tensors`` (made contiguous) with string ``metadata`` to ``path`` atomically."""
     from safetensors.torch import save
 
-    from gantools.train.rundir import atomic_write
+    from gantools.image.atomic import write_atomic
 
     path = Path(path)
-    atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+    write_atomic(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
     return path
 
 

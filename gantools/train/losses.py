@@ -37,9 +37,6 @@ def g_loss(kind: str, fake: Tensor) -> Tensor:
     raise ValueError(f"unknown adversarial loss {kind!r} (ns, hinge, lsgan)")
 
 
-LOSSES = ("ns", "hinge", "lsgan")
-
-
 def r1_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
     """R1 = E[ ||grad_x D(x)||^2 ] at real samples (Mescheder et al. 2018), unscaled.
 

@@ -8,19 +8,20 @@ Layout::
     RUN_DIR/checkpoints/ckpt-00001000.pt   (last K kept; written atomically)
     RUN_DIR/export.safetensors    the EMA generator, loadable with --weights
 
-Checkpoints are written to a temporary file and renamed, so a run stopped at any moment leaves
-either the previous or the new checkpoint, never a partial one.
+Every file but the metrics log is written with :func:`gantools.image.atomic.write_atomic` (a
+temporary file renamed into place; new files get the umask's permissions), so a run stopped at
+any moment leaves either the previous or the new checkpoint, never a partial one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gantools.image.atomic import write_atomic
 
 
 class CheckpointError(RuntimeError):
@@ -56,7 +57,7 @@ class RunDir:
 
     # -- config and metrics -------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
-        atomic_write(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode())
+        write_atomic(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode())
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.exists():
@@ -67,12 +68,6 @@ class RunDir:
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        p = self.path / "metrics.jsonl"
-        if not p.exists():
-            return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-
     def save_samples(self, grid_rgb: np.ndarray, step: int) -> Path:
         """Write an RGB uint8 grid as ``samples/stepNNNNNNNN.png``."""
         import cv2
@@ -80,7 +75,7 @@ class RunDir:
         path = self.sample_dir / f"step{step:08d}.png"
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(grid_rgb[:, :, ::-1]))
         if ok:
-            atomic_write(path, buf.tobytes())
+            write_atomic(path, buf.tobytes())
         return path
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -96,7 +91,7 @@ class RunDir:
         buf = io.BytesIO()
         torch.save(state, buf)
         path = self.ckpt_dir / f"ckpt-{step:08d}.pt"
-        atomic_write(path, buf.getvalue())
+        write_atomic(path, buf.getvalue())
         for old in self.checkpoints()[:-keep] if keep > 0 else []:
             old.unlink(missing_ok=True)
         return path
@@ -117,17 +112,3 @@ class RunDir:
             hint = f"; resume from an older one with --checkpoint {older[-1]}" if older else ""
             raise CheckpointError(f"{path}: checkpoint is corrupt ({type(exc).__name__}){hint}") from None
 
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import torch
 
+from gantools.tensor.convert import tensor_to_images
+
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     """(N, C, H, W) tensor in [0, 1] (C = 1 or 3) -> RGB uint8 array with a ``pad`` px white gap."""
@@ -17,7 +19,7 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
     grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 255, np.uint8)
-    arr = (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    arr = tensor_to_images(x, np.uint8, rgb_to_bgr=False)
     for i in range(n):
         r, c = divmod(i, nrow)
         y0, x0 = pad + r * (h + pad), pad + c * (w + pad)

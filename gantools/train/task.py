@@ -1,23 +1,67 @@
 """Training tasks: what a pipeline supplies to the shared adversarial training engine.
 
 A task owns its models, data and losses; the engine owns the loop (optimisers, precision,
-D/G alternation, EMA, R1, augmentation, checkpoints, export). Tasks register with
-:func:`register_task`; the plugin that uses the task names it in ``Descriptor.train_task``.
+D/G alternation, EMA, R1, augmentation, checkpoints, export). A task talks to the engine only
+through :class:`StepContext`, a protocol, so this module does not import the engine.
+
+Tasks live in :data:`TASKS` under the name of the plugin they train (``@TASKS.decorator("upscale")``).
+A plugin whose descriptor says ``trainable=True`` has its task in the ``train`` module of the
+plugin's package (``gantools_upscale.train``), imported on first use by :func:`get_task`.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from gantools.plugin import Option
+from gantools.registry import NotRegistered, Registry, list_plugins
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from gantools.train.engine import StepContext
+
+class StepContext(Protocol):
+    """What a task's step hooks (``generate``, ``g_losses``, ``d_losses``) may use; the engine provides it."""
+
+    step: int
+
+    @property
+    def G(self) -> "torch.nn.Module":  # noqa: N802 - conventional GAN names
+        """The generator being trained."""
+
+    @property
+    def D(self) -> "torch.nn.Module | None":  # noqa: N802
+        """The discriminator, or None for a reconstruction-only task."""
+
+    @property
+    def precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``: the run's resolved precision."""
+
+    def autocast(self) -> Any:
+        """Autocast context for forward passes of G and D."""
+
+    def augment(self, x: "torch.Tensor") -> "torch.Tensor":
+        """DiffAugment with the run's policy (identity when none); same policy for real and fake."""
+
+    def adv_d(self, real_logits: "torch.Tensor", fake_logits: "torch.Tensor") -> "torch.Tensor":
+        """The run's adversarial discriminator loss (``--adv-loss``)."""
+
+    def adv_g(self, fake_logits: "torch.Tensor") -> "torch.Tensor":
+        """The run's adversarial generator loss (``--adv-loss``)."""
+
+    @property
+    def r1_due(self) -> bool:
+        """True on the steps where the lazy R1 penalty is applied."""
+
+    def r1(self, d_fn: Callable[["torch.Tensor"], "torch.Tensor"], real: "torch.Tensor") -> "torch.Tensor | None":
+        """Lazy R1 term ``gamma/2 * interval * R1`` when due this step, else None."""
+
+    def cl(self, x: "torch.Tensor") -> "torch.Tensor":
+        """Move a batch tensor to the device (channels_last on bf16 CPU)."""
 
 
 @dataclass
@@ -62,12 +106,11 @@ class TrainConfig:
 class TrainTask:
     """Base class of training tasks.
 
-    Subclasses set ``name`` and ``options`` and implement the hooks. ``make_batch`` runs in
+    Subclasses set ``options`` and implement the hooks, and are registered in :data:`TASKS`. ``make_batch`` runs in
     worker threads and must be a pure function of ``(step, rng)`` so that resumed runs are
     bit-for-bit identical. Batches are dicts of CPU tensors (images (N, C, H, W) in [0, 1]).
     """
 
-    name: ClassVar[str]
     description: ClassVar[str] = ""
     options: ClassVar[tuple[Option, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
@@ -127,34 +170,33 @@ class TrainTask:
         return ", ".join(self.config.data)
 
 
-_tasks: dict[str, type[TrainTask]] = {}
-
-
-def register_task(cls: type[TrainTask]) -> type[TrainTask]:
-    """Class decorator adding a task to the registry under ``cls.name``."""
-    _tasks[cls.name] = cls
-    return cls
+#: training tasks by the name of the plugin they train (one duplicate policy with plugins)
+TASKS: Registry[type[TrainTask]] = Registry("training task")
 
 
 def task_paths() -> dict[str, str]:
-    """Task name -> ``module:Class`` from plugin descriptors (no torch import)."""
-    from gantools.registry import list_plugins
+    """Trainable plugin name -> module that registers its task (``<plugin package>.train``).
 
+    Reads plugin descriptors only: imports neither the task modules nor torch.
+    """
     out: dict[str, str] = {}
     for entry in list_plugins(include_broken=False):
-        path = entry.descriptor.train_task if entry.descriptor else None
-        if path:
-            out.setdefault(entry.descriptor.task, path)
+        if entry.cls is not None and entry.cls.descriptor.trainable:
+            module = sys.modules[entry.cls.__module__]
+            out[entry.name] = f"{module.__package__ or module.__name__}.train"
     return out
 
 
 def get_task(name: str) -> type[TrainTask]:
-    """The task class called ``name`` (imports the module that defines it)."""
-    if name not in _tasks:
+    """The training task of plugin ``name`` (or one registered directly in :data:`TASKS`).
+
+    Imports the plugin's ``train`` module on first use; raises :class:`~gantools.registry.NotRegistered`
+    (a ``KeyError``) listing the trainable names for an unknown one.
+    """
+    if name not in TASKS:
         paths = task_paths()
         if name not in paths:
-            known = ", ".join(sorted(set(paths) | set(_tasks))) or "none"
-            raise KeyError(f"unknown training task {name!r} (known: {known})")
-        module, _, attr = paths[name].partition(":")
-        _tasks.setdefault(name, getattr(importlib.import_module(module), attr))
-    return _tasks[name]
+            known = ", ".join(sorted(set(paths) | set(TASKS.names()))) or "none"
+            raise NotRegistered(f"unknown training task {name!r} (known: {known})")
+        importlib.import_module(paths[name])
+    return TASKS.get(name)

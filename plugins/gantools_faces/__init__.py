@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from gantools.plugin import Descriptor, Option, OptionError
+from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
-from gantools.torch_plugin import TorchPlugin
 
 NO_SHIPPED = (
     "no shipped faces model yet; train one with `gantools train faces --data FACES --out RUN ...` "
@@ -47,7 +46,7 @@ def weights_summary() -> str:
 
 
 @register_plugin
-class Faces(TorchPlugin):
+class Faces(Plugin):
     descriptor = Descriptor(
         name="faces",
         task="faces",
@@ -65,7 +64,7 @@ class Faces(TorchPlugin):
             Option("save_latent", str, None, "projection: folder for one .npz latent per input"),
         ),
         weights=weights_summary(),
-        train_task="gantools_faces.train:FacesTask",
+        trainable=True,
     )
 
     last_psnr: float | None = None
@@ -109,6 +108,12 @@ class Faces(TorchPlugin):
         return found[0].verify()
 
     # -- setup -------------------------------------------------------------------------------
+    @property
+    def device(self) -> Any:
+        from gantools.device import torch_device
+
+        return torch_device(self.runtime.device)
+
     def setup(self) -> None:
         from gantools_faces.generate import FaceModel
         from gantools.device import resolve_precision, set_threads
@@ -119,7 +124,6 @@ class Faces(TorchPlugin):
             self.face = FaceModel.load(self.weights_path, precision=precision, device=self.device)
         except (ValueError, KeyError) as exc:
             raise OptionError(f"option --weights: {exc}") from None
-        self.model = self.face.G
 
     @property
     def resolution(self) -> int:
@@ -147,7 +151,7 @@ class Faces(TorchPlugin):
     def process(self, image: np.ndarray) -> np.ndarray:
         import cv2
 
-        from gantools import convert
+        from gantools.tensor import convert
         from gantools_faces.project import prepare_target, project, relabel
 
         self.check_image(image)
@@ -156,7 +160,7 @@ class Faces(TorchPlugin):
         res = self.face.resolution
         target = prepare_target(color, res)
         proj = project(self.face, target, self.options["steps"])
-        self.last_psnr, self.last_labels, self.last_projection = proj.psnr, (proj.age, proj.gender), proj
+        self.last_psnr, self.last_labels = proj.psnr, (proj.age, proj.gender)
         out_img, w_out = proj.image, proj.w
         if self.age is not None or self.gender is not None:
             w_out = relabel(self.face, proj, self.age, self.gender)
@@ -165,7 +169,7 @@ class Faces(TorchPlugin):
             from kornia.color import rgb_to_grayscale
 
             out_img = rgb_to_grayscale(out_img)
-        out = convert.from_tensor(out_img, layout.dtype)
+        out = convert.from_tensor(out_img, layout.dtype, rgb_to_bgr=True)
         if alpha is not None:
             h, w = alpha.shape[:2]
             s = min(h, w)

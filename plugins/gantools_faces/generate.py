@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from gantools.tensor import convert
 from gantools_faces.labels import NUM_AGES, NUM_GENDERS, LabelDistribution
 
 #: Seed of the fixed latents used to estimate each label pair's mean ``w``.
@@ -90,8 +91,7 @@ def check_labels(labels: Labels | None) -> Labels:
 
 def to_bgr_uint8(img: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) RGB tensor in [0, 1] -> HxWx3 BGR uint8 (rounded, clamped)."""
-    arr = img.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()[:, :, ::-1]
-    return np.ascontiguousarray(np.rint(arr * 255.0).astype(np.uint8))
+    return convert.from_tensor(img, np.uint8, rgb_to_bgr=True)
 
 
 class FaceModel:
@@ -118,15 +118,13 @@ class FaceModel:
     def load(cls, path: str | Path, **kw: Any) -> "FaceModel":
         """Load a ``faces`` export (``RUN/export.safetensors``) or a raw FaceGAN state dict file."""
         from gantools.checkpoint import read_state_dict
-        import gantools.nn.facegan  # noqa: F401  (registers "facegan")
-        from gantools.nn.registry import load_arch
+        from gantools.nn import load_arch
 
         state, meta = read_state_dict(path)
         if meta.get("arch") not in (None, "facegan"):
             raise ValueError(f"{path}: a {meta.get('arch')!r} model, not a faces generator (facegan)")
         config = json.loads(meta["arch_config"]) if "arch_config" in meta else None
-        model, _ = load_arch(state, "facegan", config)
-        return cls(model, meta, **kw)
+        return cls(load_arch(state, "facegan", config).model, meta, **kw)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -236,8 +234,3 @@ class FaceModel:
             c = None if ca is None else torch.lerp(ca, cb, t)
             out.append(to_bgr_uint8(self.render(self.w_of(z, e, psi, c))))
         return out
-
-
-def seeds_of(n: int, seed: int) -> Sequence[int]:
-    """The seeds of ``generate(n, seed)``."""
-    return range(seed, seed + n)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gantools.tensor import convert
 from gantools_faces.generate import FaceModel
 from gantools_faces.labels import NUM_AGES, NUM_GENDERS
 
@@ -53,8 +54,7 @@ def prepare_target(color: np.ndarray, resolution: int) -> torch.Tensor:
     h, w = color.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ValueError(f"image of {w}x{h} px is too small to project (at least {MIN_SIDE}x{MIN_SIDE} px)")
-    maxval = 65535.0 if color.dtype == np.uint16 else 255.0
-    img = color.astype(np.float32) / maxval
+    img = color.astype(np.float32) / convert.maxval(color.dtype)
     if img.ndim == 2:
         img = img[:, :, None]
     s = min(h, w)
@@ -67,9 +67,7 @@ def prepare_target(color: np.ndarray, resolution: int) -> torch.Tensor:
     img = np.clip(img, 0.0, 1.0)
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    else:
-        img = img[:, :, ::-1]
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return convert.to_tensor(img, bgr_to_rgb=True)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -32,7 +32,7 @@ from gantools_faces.labels import (
 )
 from gantools.plugin import Option
 from gantools.train.data import IMAGE_EXTS, DataError, ImageSet, to_batch_tensor
-from gantools.train.task import TrainTask, register_task
+from gantools.train.task import TASKS, StepContext, TrainTask
 
 #: Labels of the sample grid's columns: (age group, gender) - 4 ages x 2 genders.
 SAMPLE_LABELS = tuple((a, g) for a in (1, 3, 5, 7) for g in (0, 1))
@@ -78,9 +78,8 @@ def holdout_names(paths: list[str], shard: str, count: int) -> set[str]:
     return held
 
 
-@register_task
+@TASKS.decorator("faces")
 class FacesTask(TrainTask):
-    name = "faces"
     description = "Conditional face generator (age group, gender from UTKFace names); FaceGAN, 64x64 by default"
     options = (
         Option("resolution", int, 64, "generator resolution", choices=(32, 64, 128)),
@@ -175,11 +174,11 @@ class FacesTask(TrainTask):
                                  mbstd_group=o["mbstd"], spectral_norm=o["spectral_norm"], stem="s2")
 
     # -- losses --------------------------------------------------------------------------
-    def generate(self, ctx: Any, batch: dict) -> torch.Tensor:
+    def generate(self, ctx: StepContext, batch: dict) -> torch.Tensor:
         with ctx.autocast():
             return ctx.G(ctx.cl(batch["z"]), ctx.cl(batch["fake_age"]), ctx.cl(batch["fake_gender"])).float()
 
-    def d_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def d_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         real = ctx.cl(batch["real"])
         n = real.shape[0]
         # 3-channel images: augmentation runs ~17 % faster on NCHW than on channels_last tensors
@@ -195,7 +194,7 @@ class FacesTask(TrainTask):
             terms["r1"] = r1
         return terms
 
-    def g_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def g_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         x = ctx.cl(ctx.augment(fake.contiguous()))
         with ctx.autocast():
             logits = ctx.D(x, ctx.cl(batch["d_fake_age"]), ctx.cl(batch["d_fake_gender"])).float()

@@ -1,7 +1,8 @@
 """Which weights ``stylize`` runs: a shipped style, a gantools export or a third-party checkpoint.
 
-:func:`resolve` turns ``--style`` / ``--weights`` into a :class:`StyleWeights` (state dict plus
-architecture) or raises :class:`~gantools.plugin.OptionError` with a message a user can act on.
+:func:`check` validates ``--style`` / ``--weights`` cheaply (at plugin construction); :func:`resolve`
+reads them into a :class:`StyleWeights` (state dict plus architecture, at setup) or raises
+:class:`~gantools.plugin.OptionError` with a message a user can act on.
 Accepted architectures: ``stylenet`` (ours), ``stylize_pair`` (our two-generator export: its
 ``ab`` half is used), ``cyclegan`` (CycleGAN/pix2pix ResnetGenerator, ``latest_net_G*.pth``) and
 ``animegan2``. :func:`style_summary` reads the manifest only (no torch), for ``gantools info``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gantools.plugin import OptionError
@@ -56,12 +58,18 @@ def style_summary() -> str:
     return ", ".join(parts)
 
 
-def resolve(style: str | None, weights: str | None) -> StyleWeights:
-    """The network for ``--style NAME`` or ``--weights FILE`` (exactly one of them)."""
+def check(style: str | None, weights: str | None) -> None:
+    """Cheap checks of ``--style`` / ``--weights`` (names and files; no weights are read)."""
     if style and weights:
         raise OptionError("option --weights replaces --style: give one of them")
     if weights:
-        return from_file(weights)
+        if not Path(weights).exists():
+            raise OptionError(f"option --weights: {weights}: no such file")
+        return
+    _shipped_style(style)
+
+
+def _shipped_style(style: str | None) -> Any:
     models = shipped_styles()
     known = ", ".join(m.name for m in models)
     if not models:
@@ -71,8 +79,16 @@ def resolve(style: str | None, weights: str | None) -> StyleWeights:
     found = [m for m in models if m.name == style]
     if not found:
         raise OptionError(f"option --style: unknown style {style!r} (shipped: {known})")
+    return found[0]
+
+
+def resolve(style: str | None, weights: str | None) -> StyleWeights:
+    """Read the network for ``--style NAME`` or ``--weights FILE`` (exactly one of them)."""
+    check(style, weights)
+    if weights:
+        return from_file(weights)
     try:
-        path = found[0].verify()
+        path = _shipped_style(style).verify()
     except (OSError, ValueError) as exc:
         raise OptionError(f"style {style!r}: {exc}") from None
     return from_file(str(path), label=f"style {style}")
@@ -106,7 +122,8 @@ def _from_export(path: str, state: dict, meta: dict, label: str) -> StyleWeights
         config = json.loads(meta.get("arch_config") or "{}")
     except json.JSONDecodeError:
         raise OptionError(f"{path}: export metadata 'arch_config' is not valid JSON") from None
-    from gantools_stylize.pair import PAIR_ARCH, photo_to_painting
+    from gantools.nn.pair import PAIR_ARCH
+    from gantools_stylize.pair import photo_to_painting
 
     if arch == PAIR_ARCH:
         state, arch, config = photo_to_painting(state, config)
@@ -116,7 +133,8 @@ def _from_export(path: str, state: dict, meta: dict, label: str) -> StyleWeights
 
 
 def _from_third_party(path: str, state: dict, label: str) -> StyleWeights:
-    from gantools_stylize.pair import PAIR_ARCH, photo_to_painting
+    from gantools.nn.pair import PAIR_ARCH
+    from gantools_stylize.pair import photo_to_painting
     from gantools.nn import UnknownArchitecture, detect_arch
 
     try:
@@ -124,14 +142,14 @@ def _from_third_party(path: str, state: dict, label: str) -> StyleWeights:
     except UnknownArchitecture as exc:
         hint = _cyclegan_hint(state)
         raise OptionError(f"{path}: {hint or exc}") from None
-    if info.name == PAIR_ARCH:
+    if info.arch == PAIR_ARCH:
         sub, arch, cfg = photo_to_painting(state, info.config)
         return StyleWeights(sub, arch, cfg, label)
-    if info.name not in STYLE_ARCHS:
+    if info.arch not in STYLE_ARCHS:
         what = f"a x{info.scale} super-resolution network" if info.scale != 1 else "not a generator we can stylise with"
-        raise OptionError(f"{path}: this is a {info.name!r} checkpoint ({what}); stylize takes "
+        raise OptionError(f"{path}: this is a {info.arch!r} checkpoint ({what}); stylize takes "
                           "gantools stylize exports, CycleGAN/pix2pix ResnetGenerator or AnimeGANv2 weights")
-    return StyleWeights(state, info.name, info.config, label)
+    return StyleWeights(state, info.arch, info.config, label)
 
 
 def _cyclegan_hint(state: dict) -> str | None:
@@ -150,13 +168,4 @@ def _cyclegan_hint(state: dict) -> str | None:
     )
 
 
-def receptive_radius(arch: str, config: dict) -> int:
-    """Input pixels on each side that influence one output pixel (frozen norm statistics)."""
-    if arch == "stylenet":
-        return 14 + 8 * int(config.get("n_res", 5))
-    if arch == "cyclegan":
-        return 14 + 8 * int(config.get("n_blocks", 9))
-    return 64
-
-
-__all__ = ["STYLE_ARCHS", "StyleWeights", "from_file", "receptive_radius", "resolve", "shipped_styles", "style_summary"]
+__all__ = ["STYLE_ARCHS", "StyleWeights", "check", "from_file", "resolve", "shipped_styles", "style_summary"]

@@ -1,74 +1,17 @@
-"""Container modules that let the one-G/one-D engine train generator and discriminator pairs.
+"""Exports of ``stylize_pair`` networks (:mod:`gantools.nn.pair`) as plain photo -> painting nets.
 
-:class:`GeneratorPair` holds ``ab`` (photo -> painting, the one users run) and ``ba`` (painting ->
-photo, used for cycle losses only). Its ``forward`` is ``ab``, so the container *is* a usable
-photo -> painting network: it is registered in :mod:`gantools.nn` as ``stylize_pair`` and an
-export of it (keys ``ab.*`` and ``ba.*``) loads with ``load_arch(state, "stylize_pair", config)``
-or, keeping only ``ab.*``, as a plain ``stylenet`` (see :func:`photo_to_painting`).
-
-:class:`DiscriminatorPair` holds ``painting`` (real = paintings) and ``photo`` (real = photos; absent
-in painting mode).
+:func:`photo_to_painting` takes the ``ab.*`` half of a pair's state dict (a plain ``stylenet``);
+:func:`slim_export` rewrites a pair export as such a half-size export
+(``python -m gantools_stylize.pair SRC DST``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from gantools.nn import create_arch, describe_arch, register_arch
-from gantools.nn.stylenet import NormStatsMixin
-
-PAIR_ARCH = "stylize_pair"
-
-
-@register_arch(PAIR_ARCH)
-class GeneratorPair(NormStatsMixin, nn.Module):
-    """Two generators of architecture ``generator`` built with ``generator_config``.
-
-    ``forward(x) == ab(x)``. ``reverse=False`` builds no ``ba`` (then it is a thin wrapper).
-    """
-
-    def __init__(self, generator: str = "stylenet", generator_config: Mapping[str, Any] | None = None,
-                 reverse: bool = True) -> None:
-        super().__init__()
-        cfg = dict(generator_config or {})
-        self.ab = create_arch(generator, **cfg)
-        self.ba = create_arch(generator, **cfg) if reverse else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.ab(x)
-
-    @staticmethod
-    def detect(state_dict: Mapping[str, Tensor]) -> dict[str, Any] | None:
-        """A pair of stylenets: keys ``ab.*`` (and ``ba.*``) that each detect as ``stylenet``."""
-        from gantools.nn.stylenet import StyleNet
-
-        if not state_dict or not all(k.startswith(("ab.", "ba.")) for k in state_dict):
-            return None
-        ab = {k[3:]: v for k, v in state_dict.items() if k.startswith("ab.")}
-        cfg = StyleNet.detect(ab)
-        if cfg is None:
-            return None
-        return dict(generator="stylenet", generator_config=cfg, reverse=any(k.startswith("ba.") for k in state_dict))
-
-    @staticmethod
-    def describe(config: Mapping[str, Any]) -> dict[str, Any]:
-        info = describe_arch(config["generator"], config.get("generator_config") or {})
-        return dict(scale=info.scale, in_channels=info.in_channels, out_channels=info.out_channels,
-                    size_multiple=info.size_multiple, tiling=info.tiling, bf16=info.bf16, min_size=info.min_size)
-
-
-class DiscriminatorPair(nn.Module):
-    """``painting`` discriminator (always) and ``photo`` discriminator (domain mode only)."""
-
-    def __init__(self, painting: nn.Module, photo: nn.Module | None = None) -> None:
-        super().__init__()
-        self.painting = painting
-        self.photo = photo
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.painting(x)
+from gantools.nn.pair import PAIR_ARCH
 
 
 def photo_to_painting(state_dict: Mapping[str, Tensor], config: Mapping[str, Any]) -> tuple[dict[str, Tensor], str, dict]:
@@ -113,4 +56,4 @@ if __name__ == "__main__":
     raise SystemExit(_main())
 
 
-__all__ = ["PAIR_ARCH", "DiscriminatorPair", "GeneratorPair", "photo_to_painting", "slim_export"]
+__all__ = ["photo_to_painting", "slim_export"]

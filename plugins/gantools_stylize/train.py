@@ -27,10 +27,10 @@ import torch
 
 from gantools_stylize import losses as L
 from gantools_stylize.data import StyleImages, center_square, content_images, label, scaled_crop
-from gantools_stylize.pair import PAIR_ARCH, DiscriminatorPair, GeneratorPair
+from gantools.nn.pair import PAIR_ARCH, DiscriminatorPair, GeneratorPair
 from gantools.plugin import Option, OptionError
 from gantools.train.data import DataError, scan, to_batch_tensor
-from gantools.train.task import TrainTask, register_task
+from gantools.train.task import TASKS, StepContext, TrainTask
 
 MODES = ("painting", "domain")
 #: up to this many style images, --mode defaults to painting
@@ -38,9 +38,8 @@ PAINTING_MAX_IMAGES = 5
 SAMPLE_PHOTOS = 8
 
 
-@register_task
+@TASKS.decorator("stylize")
 class StylizeTask(TrainTask):
-    name = "stylize"
     description = (
         "Style transfer: photo -> painting generator (StyleNet) trained adversarially against one or a few "
         "paintings (painting mode) or a folder of them (domain mode, CycleGAN-style)."
@@ -143,7 +142,7 @@ class StylizeTask(TrainTask):
         return DiscriminatorPair(self._patch_d(), self._patch_d() if self.mode == "domain" else None)
 
     # -- steps -----------------------------------------------------------------------------
-    def generate(self, ctx: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def generate(self, ctx: StepContext, batch: dict) -> dict[str, torch.Tensor]:
         photo = ctx.cl(batch["content"])
         out: dict[str, torch.Tensor] = {}
         with ctx.autocast():
@@ -159,7 +158,7 @@ class StylizeTask(TrainTask):
                 out["rec_painting"] = G.ab(out["fake_photo"]).float()
         return out
 
-    def _d_terms(self, ctx: Any, D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, key: str) -> dict:
+    def _d_terms(self, ctx: StepContext, D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, key: str) -> dict:
         with ctx.autocast():
             real_logits = D(ctx.augment(real))
             fake_logits = D(ctx.augment(fake))
@@ -169,14 +168,14 @@ class StylizeTask(TrainTask):
             terms[f"{key}_r1"] = r1
         return terms
 
-    def d_losses(self, ctx: Any, batch: dict, fake: dict) -> dict[str, torch.Tensor]:
+    def d_losses(self, ctx: StepContext, batch: dict, fake: dict) -> dict[str, torch.Tensor]:
         Dp: DiscriminatorPair = ctx.D
         terms = self._d_terms(ctx, Dp.painting, ctx.cl(batch["style"]), fake["fake"], "adv")
         if self.mode == "domain":
             terms.update(self._d_terms(ctx, Dp.photo, ctx.cl(batch["content"]), fake["fake_photo"], "adv_photo"))
         return terms
 
-    def _g_adv(self, ctx: Any, D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _g_adv(self, ctx: StepContext, D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(adversarial term, feature-statistics term) for ``fake`` against ``real`` under ``D``."""
         use_fm = self.opts["w_fm"] > 0
         with ctx.autocast():
@@ -187,7 +186,7 @@ class StylizeTask(TrainTask):
         adv = ctx.adv_g(logits)
         return adv, (L.feature_stats_loss(real_feats, fake_feats) if use_fm else adv.new_zeros(()))
 
-    def g_losses(self, ctx: Any, batch: dict, fake: dict) -> dict[str, torch.Tensor]:
+    def g_losses(self, ctx: StepContext, batch: dict, fake: dict) -> dict[str, torch.Tensor]:
         o = self.opts
         photo, painting = ctx.cl(batch["content"]), ctx.cl(batch["style"])
         Dp: DiscriminatorPair = ctx.D

@@ -8,19 +8,17 @@ from the file. ``--outscale`` resizes the result to any final factor (Lanczos).
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
-from gantools.plugin import Descriptor, Option, OptionError
+from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
-from gantools.torch_plugin import TorchPlugin
 
 MODELS = ("photo", "fidelity")
 
 
 @register_plugin
-class Upscale(TorchPlugin):
+class Upscale(Plugin):
     descriptor = Descriptor(
         name="upscale",
         task="upscale",
@@ -35,60 +33,59 @@ class Upscale(TorchPlugin):
             Option("alpha", str, "bicubic", "how to enlarge an alpha channel: bicubic or model", choices=("bicubic", "model")),
         ),
         weights="photo x4, fidelity x2/x4",
-        train_task="gantools_upscale.train:UpscaleTask",
+        trainable=True,
     )
 
     def check_options(self) -> None:
-        """Resolve the weights now so that a bad (model, scale) pair fails at load time."""
-        from gantools.nn import detect_arch
-        from gantools.checkpoint import read_state_dict
-
+        """Check that the shipped model exists (a user's ``--weights`` file is read in :meth:`setup`)."""
         if self.runtime.weights:
-            state, _ = read_state_dict(self.runtime.weights)
-            info = detect_arch(state)
-            if self.options["scale"] is not None and self.options["scale"] != info.scale:
-                raise OptionError(
-                    f"option --scale: {self.options['scale']} contradicts {self.runtime.weights}, a x{info.scale} model"
-                )
-        else:
-            from gantools.weights import shipped
+            return
+        from gantools.weights import shipped
 
-            scale = self.options["scale"] or 4
-            found = shipped("upscale", name=self.options["model"], scale=scale)
-            if not found:
-                pairs = ", ".join(f"{m.name} x{m.scale}" for m in shipped("upscale")) or "none"
-                raise OptionError(f"no shipped upscale model {self.options['model']!r} x{scale} (shipped: {pairs})")
-            state, _ = read_state_dict(found[0].verify())
-            info = detect_arch(state)
-        self._state, self._info = state, info
+        scale = self.options["scale"] or 4
+        if not shipped("upscale", name=self.options["model"], scale=scale):
+            pairs = ", ".join(f"{m.name} x{m.scale}" for m in shipped("upscale")) or "none"
+            raise OptionError(f"no shipped upscale model {self.options['model']!r} x{scale} (shipped: {pairs})")
+
+    def setup(self) -> None:
+        from gantools.checkpoint import read_state_dict
+        from gantools.nn import load_arch
+        from gantools.runner import ImageRunner
+
+        state, _ = read_state_dict(self._weights_path())
+        model = load_arch(state)
+        if self.runtime.weights and self.options["scale"] not in (None, model.scale):
+            raise OptionError(
+                f"option --scale: {self.options['scale']} contradicts {self.runtime.weights}, a x{model.scale} model"
+            )
+        rt = self.runtime
+        self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
+
+    def _weights_path(self) -> str:
+        if self.runtime.weights:
+            return self.runtime.weights
+        from gantools.weights import shipped
+
+        return str(shipped("upscale", name=self.options["model"], scale=self.options["scale"] or 4)[0].verify())
 
     @property
     def scale(self) -> int:
-        return self._info.scale
-
-    def build(self) -> Any:
-        from gantools.nn import load_arch
-
-        model, info = load_arch(self._state)
-        self.size_multiple = info.size_multiple
-        self.min_size = info.min_size
-        del self._state
-        return model
-
-    def process_alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        if self.options["alpha"] == "bicubic":
-            return super().process_alpha(alpha, size)
-        import torch
-
-        from gantools import convert
-
-        x = convert.to_tensor(alpha[:, :, None], bgr_to_rgb=False).expand(-1, 3, -1, -1)
-        with torch.inference_mode():
-            y = self.run_network(x, "fp32" if alpha.dtype == np.uint16 else self.precision_for(alpha))
-        return convert.from_tensor(y.mean(1, keepdim=True), alpha.dtype, rgb_to_bgr=False)[:, :, 0]
+        """The model's factor (read from the weights, so this loads them)."""
+        self.ensure_setup()
+        return self.runner.scale
 
     def process(self, image: np.ndarray) -> np.ndarray:
-        out = super().process(image)
+        from gantools.runner import resize_plane
+        from gantools.tensor.convert import merge, split
+
+        self.check_image(image)
+        self.ensure_setup()
+        _, alpha, layout = split(image)
+        out = self.runner(image)
+        if alpha is not None:
+            bicubic = self.options["alpha"] == "bicubic"
+            alpha = resize_plane(alpha, out.shape[:2]) if bicubic else self.runner.plane(alpha)
+        out = merge(out, alpha, layout)
         outscale = self.options["outscale"]
         if outscale is not None and outscale != self.scale:
             import cv2

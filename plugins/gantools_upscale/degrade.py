@@ -55,10 +55,18 @@ def random_noise(img: np.ndarray, rng: np.random.Generator, sigma: tuple[float, 
 
 
 def jpeg(img: np.ndarray, rng: np.random.Generator, quality: tuple[int, int]) -> np.ndarray:
+    """JPEG round trip of a float RGB image in [0, 1] at a random quality in ``quality``.
+
+    OpenCV's codec expects BGR: the image is flipped around the encode so that the JPEG's
+    YCbCr conversion (and its chroma subsampling) sees the real colours.
+    """
     q = int(rng.integers(quality[0], quality[1] + 1))
     u8 = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+    if not ok:
+        raise ValueError(f"JPEG encoding of a {u8.shape} image failed")
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
 def degrade(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:

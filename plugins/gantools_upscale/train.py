@@ -17,7 +17,7 @@ from PIL import Image
 
 from gantools.plugin import Option
 from gantools.train.data import ImageSet, random_flip_rot, to_batch_tensor
-from gantools.train.task import TrainTask, register_task
+from gantools.train.task import TASKS, StepContext, TrainTask
 
 
 def bicubic_down(img: np.ndarray, scale: int) -> np.ndarray:
@@ -26,9 +26,8 @@ def bicubic_down(img: np.ndarray, scale: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w // scale, h // scale), Image.BICUBIC))
 
 
-@register_task
+@TASKS.decorator("upscale")
 class UpscaleTask(TrainTask):
-    name = "upscale"
     description = "Super-resolution x2/x4 (SRVGG-compact generator; U-Net SN discriminator in photo mode)"
     options = (
         Option("scale", int, 4, "upscaling factor", choices=(2, 4)),
@@ -92,11 +91,11 @@ class UpscaleTask(TrainTask):
         return {"lr": to_batch_tensor(lrs), "hr": to_batch_tensor(hrs)}
 
     # -- losses ----------------------------------------------------------------------------
-    def generate(self, ctx: Any, batch: dict) -> torch.Tensor:
+    def generate(self, ctx: StepContext, batch: dict) -> torch.Tensor:
         with ctx.autocast():
             return ctx.G(ctx.cl(batch["lr"])).float()
 
-    def g_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def g_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         hr = ctx.cl(batch["hr"])
         terms = {"l1": self.opts["w_l1"] * F.l1_loss(fake, hr)}
         if ctx.D is not None:
@@ -110,7 +109,7 @@ class UpscaleTask(TrainTask):
             terms["fm"] = self.opts["w_fm"] * feature_matching(real_feats, fake_feats)
         return terms
 
-    def d_losses(self, ctx: Any, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def d_losses(self, ctx: StepContext, batch: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         hr = ctx.cl(batch["hr"])
         with ctx.autocast():
             real_logits = ctx.D(hr)

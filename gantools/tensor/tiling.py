@@ -17,15 +17,12 @@ torch is imported inside the functions only.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_MB = 384
 #: activation bytes per *output* pixel assumed by :func:`auto_tile` (64 bf16 channels x a few live buffers, at input resolution)
@@ -240,45 +237,3 @@ def is_oom(exc: BaseException) -> bool:
     """True for the RuntimeErrors torch raises when an allocation fails (CPU or GPU)."""
     msg = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(m in msg for m in OOM_MARKERS)
-
-
-def run_tiled_with_backoff(
-    fn: Callable[[Tensor], Tensor],
-    x: Tensor,
-    *,
-    scale: int,
-    tile: int,
-    overlap: int,
-    multiple: int = 1,
-    min_size: int = 1,
-    feather: int | None = None,
-    min_tile: int = MIN_TILE,
-) -> Tensor:
-    """:func:`run_tiled`, halving the tile after each out-of-memory error down to ``min_tile``.
-
-    ``tile=0`` (whole image) that runs out of memory retries with tiles of half the longer
-    side. Once the tile cannot shrink further (or would not exceed the overlap) the error is
-    re-raised.
-    """
-    import gc
-
-    import torch
-
-    retry = False
-    while True:
-        if retry:  # outside the except block, so the failed attempt's tensors can be freed
-            gc.collect()
-            if x.device.type == "cuda":
-                torch.cuda.empty_cache()
-        try:
-            return run_tiled(fn, x, scale=scale, tile=tile, overlap=overlap, multiple=multiple,
-                             min_size=min_size, feather=feather)
-        except RuntimeError as exc:
-            if not is_oom(exc):
-                raise
-            current = tile or max(x.shape[-2:])
-            smaller = max(min_tile, current // 2)
-            if smaller >= current or smaller <= overlap:
-                raise
-            log.warning("out of memory with tile %s; retrying with tile %d", tile or "off", smaller)
-            tile, retry = smaller, True

@@ -1,7 +1,8 @@
-"""Writing generated faces: one PNG per seed, a grid sheet, GIF (Pillow) and MP4 (OpenCV) walks.
+"""Writing generated images: one PNG per seed, a grid sheet, GIF (Pillow) and MP4 (OpenCV) walks.
 
 All inputs are lists of HxWx3 BGR uint8 arrays of one size. Files are written atomically
-through :func:`gantools.io.write_image`; failures raise ``OSError``/``ValueError`` subclasses
+through :mod:`gantools.image.atomic` (images via :func:`gantools.image.write_image`, MP4 via
+:func:`gantools.image.atomic.atomic_path`); failures raise ``OSError``/``ValueError`` subclasses
 with the path in the message.
 """
 
@@ -9,18 +10,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from io import BytesIO
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-ANIMATION_SUFFIXES = (".gif", ".mp4")
-
-
 def seed_name(seed: int, width: int = 4) -> str:
-    """File name of a seed's face: ``seed0007.png`` (at least ``width`` digits)."""
+    """File name of a seed's image: ``seed0007.png`` (at least ``width`` digits)."""
     return f"seed{seed:0{width}d}.png"
 
 
@@ -36,7 +33,7 @@ def _check_frames(images: Sequence[np.ndarray]) -> tuple[int, int]:
 
 def write_pngs(images: Sequence[np.ndarray], seeds: Sequence[int], folder: str | os.PathLike) -> list[Path]:
     """Write ``images[i]`` as ``folder/seedNNNN.png`` for ``seeds[i]``; returns the paths."""
-    from gantools.io import encode_image, write_image
+    from gantools.image import encode_image, write_image
 
     if len(images) != len(seeds):
         raise ValueError("one seed per image is needed")
@@ -64,7 +61,7 @@ def grid(images: Sequence[np.ndarray], nrow: int | None = None, pad: int = 2, fi
 
 def write_grid(images: Sequence[np.ndarray], path: str | os.PathLike, nrow: int | None = None) -> Path:
     """Write :func:`grid` of ``images`` to ``path`` (format from the suffix: png, jpg, webp...)."""
-    from gantools.io import encode_image, format_from_name, write_image
+    from gantools.image import encode_image, format_from_name, write_image
 
     fmt = format_from_name(path) or "png"
     write_image(path, encode_image(grid(images, nrow), fmt))
@@ -75,7 +72,7 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float 
     """Animated GIF (looping, Pillow's adaptive palette per frame)."""
     from PIL import Image
 
-    from gantools.io import write_image
+    from gantools.image import write_image
 
     _check_frames(frames)
     pics = [Image.fromarray(np.ascontiguousarray(f[:, :, ::-1])) for f in frames]
@@ -87,20 +84,19 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float 
 
 
 def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 24.0) -> Path:
-    """MP4 (MPEG-4 part 2, ``mp4v``) through ``cv2.VideoWriter``; written to a temp file, then moved.
+    """MP4 (MPEG-4 part 2, ``mp4v``) through ``cv2.VideoWriter``, written atomically.
 
     Odd frame sizes are padded by one edge pixel (the codec needs even sides).
     """
     import cv2
 
+    from gantools.image.atomic import atomic_path
+
     h, w = _check_frames(frames)
     ph, pw = h + h % 2, w + w % 2
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
-    os.close(fd)
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (pw, ph))
+    with atomic_path(path, suffix=".mp4") as tmp:  # the suffix tells OpenCV the container
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (pw, ph))
         if not writer.isOpened():
             raise OSError(f"{path}: cannot write MP4 (OpenCV has no mp4v encoder here); write a .gif instead")
         try:
@@ -110,13 +106,8 @@ def write_mp4(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float 
                 writer.write(np.ascontiguousarray(f))
         finally:
             writer.release()
-        if os.path.getsize(tmp) == 0:
+        if tmp.stat().st_size == 0:
             raise OSError(f"{path}: the MP4 encoder wrote nothing")
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -1,0 +1,155 @@
+"""``gantools generate NAME``: new images from a generator plugin (``descriptor.kind == "generator"``).
+
+    gantools generate faces -n 64 --seed 7 -o faces/                  # seed0007.png .. seed0070.png
+    gantools generate faces -n 16 --seed 7 --grid sheet.png --truncation 0.7
+    gantools generate faces --interpolate 7 42 --frames 48 -o walk.gif   # or walk.mp4
+    gantools generate faces -n 8 --age 60 --gender female -o old/
+
+Every generator gets the same command: the generation flags below, the ``generate`` platform
+options (device, precision, threads, weights) and the plugin's own options (truncation, labels,
+...), which are constructor options like for ``run``. The command drives the plugin through
+:class:`gantools.plugin.GeneratorPlugin` (``generate(n, seed)``, ``interpolate(a, b, frames)``).
+Torch and the plugin are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from gantools.cli.errors import failure, usage
+from gantools.cli.options import GENERATE, PLATFORM_PANEL, Param, make_command, option_param, platform
+from gantools.cli.plugins import PluginGroup
+
+#: The flags of ``gantools generate NAME`` itself (a plugin option may not reuse these names).
+GENERATION: tuple[Param, ...] = (
+    Param("count", int, None, "Number of images: seeds SEED .. SEED+N-1 [default: 1].", ("-n", "--count")),
+    Param("seed", int, 0, "First seed; image i depends only on seed+i.", ("--seed",)),
+    Param("output", str, None, "Folder for seedNNNN.png files; a .gif/.mp4 file with --interpolate.",
+          ("-o", "--output")),
+    Param("grid", str, None, "Also write the images as one grid sheet (e.g. sheet.png).", ("--grid",)),
+    Param("interpolate", tuple[int, int], None, "Walk from seed A to seed B: --interpolate A B.", ("--interpolate",)),
+    Param("frames", int, 48, "Frames of an interpolation.", ("--frames",)),
+    Param("fps", float, 24.0, "Frames per second of an interpolation.", ("--fps",)),
+)
+
+
+class GenerateCommand(TyperCommand):
+    """Catches ``--interpolate`` with fewer than two seeds before click reads a flag as a seed."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if arg == "--interpolate":
+                seeds = [x for x in args[i + 1:i + 3] if x.lstrip("-").isdigit() and not x.startswith("--")]
+                if len(seeds) < 2:
+                    raise usage("--interpolate needs two seeds, e.g. --interpolate 7 42")
+        return super().parse_args(ctx, args)
+
+
+@functools.lru_cache(maxsize=None)
+def generate_command(cls: type) -> Any:
+    """The ``gantools generate NAME`` command of generator plugin class ``cls``."""
+    d = cls.descriptor
+    own = {p.name for p in GENERATION}
+    clash = [o.flag for o in d.options if o.name in own]
+    if clash:
+        raise failure(f"plugin {d.name!r}: option(s) {', '.join(clash)} clash with gantools generate's own flags")
+    params = [(p, None) for p in GENERATION] + [(p, PLATFORM_PANEL) for p in platform(GENERATE)]
+    params += [(option_param(o), f"{d.name} options") for o in d.options]
+    return make_command(d.name, params, functools.partial(_generate, d.name), help=d.description,
+                        no_args_is_help=False, cls=GenerateCommand)
+
+
+def check_request(count: int | None, seed: int, output: str | None, grid: str | None,
+                  interpolate: tuple[int, int] | None, frames: int, fps: float) -> int:
+    """Usage errors of a generation request, before any plugin is loaded; returns the image count."""
+    if interpolate is None:
+        n = 1 if count is None else count
+        if n < 1:
+            raise usage(f"option -n: {n} images: give at least 1")
+        if output is None and grid is None:
+            raise usage("give -o FOLDER for one PNG per image and/or --grid FILE for a sheet")
+    else:
+        n = frames
+        if count is not None:
+            raise usage("-n and --interpolate exclude each other (an interpolation has --frames)")
+        if output is None:
+            raise usage("--interpolate needs -o walk.gif or -o walk.mp4")
+        if not output.lower().endswith((".gif", ".mp4")):
+            raise usage(f"-o {output}: an interpolation is written as .gif or .mp4")
+        if frames < 2:
+            raise usage(f"option --frames: {frames}: give at least 2")
+        if not fps > 0:
+            raise usage(f"option --fps: {fps}: must be positive")
+    if seed < 0 or (interpolate is not None and min(interpolate) < 0):
+        raise usage("seeds must be 0 or more")
+    return n
+
+
+def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
+    """Check the request, load the generator, make the images and write them."""
+    from gantools.plugin import GeneratorPlugin, OptionError
+    from gantools.registry import load
+
+    req = groups["own"]
+    count = check_request(**req)
+    try:
+        plugin = load(name, **groups["runtime"], **groups.get("plugin", {}))
+        plugin.ensure_setup()
+    except OptionError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise failure(exc) from None
+    if not isinstance(plugin, GeneratorPlugin):
+        raise failure(f"plugin {name!r} says it is a generator but has no generate()/interpolate()")
+    try:
+        _write(plugin, req, count)
+    except (OSError, ValueError) as exc:  # ValueError includes gantools.image.ImageError (unwritable paths)
+        raise failure(exc) from None
+    return 0
+
+
+def _write(plugin: Any, req: dict[str, Any], count: int) -> None:
+    """Generate (or interpolate) and write PNGs / grid / animation as ``req`` asks."""
+    # The writers are generic (lists of HxWx3 BGR uint8 images) but live in the faces package for now.
+    from gantools.image import media
+
+    output, grid, seed, walk = req["output"], req["grid"], req["seed"], req["interpolate"]
+    if walk is not None:
+        frames = plugin.interpolate(walk[0], walk[1], count)
+        path = media.write_animation(frames, output, req["fps"])
+        typer.echo(f"wrote {len(frames)} frames ({walk[0]} -> {walk[1]}) to {path}")
+        if grid:
+            media.write_grid(frames, grid)
+            typer.echo(f"wrote grid {grid}")
+        return
+    images = plugin.generate(count, seed)
+    if output is not None:
+        paths = media.write_pngs(images, range(seed, seed + count), output)
+        typer.echo(f"wrote {len(paths)} images to {output} ({paths[0].name} .. {paths[-1].name})")
+    if grid is not None:
+        media.write_grid(images, grid)
+        typer.echo(f"wrote grid of {count} images to {grid}")
+
+
+class GenerateGroup(PluginGroup):
+    """``gantools generate``: every registered plugin whose descriptor says ``kind="generator"``."""
+
+    what = "a generator"
+
+    def accepts(self, descriptor: Any) -> bool:
+        return descriptor is not None and descriptor.kind == "generator"
+
+    def build(self, cls: type) -> Any:
+        return generate_command(cls)
+
+
+app = typer.Typer(
+    name="generate",
+    cls=GenerateGroup,
+    help="Make new images with a generator plugin.",
+    no_args_is_help=True,
+)
