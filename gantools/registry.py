@@ -99,6 +99,10 @@ class Registry(Generic[T]):
     def items(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
 
+    def in_order(self) -> list[T]:
+        """The registered objects in registration order."""
+        return list(self._items.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Callable, NamedTuple
 
+from gantools.registry import Registry
+
 Warn = Callable[[str], None]
 
 
@@ -64,7 +66,8 @@ class ImageFormat:
         return self.extensions[0]
 
 
-_REGISTERED: dict[str, ImageFormat] = {}
+#: the image formats (the project's one :class:`~gantools.registry.Registry` class)
+IMAGE_FORMATS: Registry[ImageFormat] = Registry("image format")
 
 
 def register_format(name: str, **facts: Any) -> ImageFormat:
@@ -78,18 +81,16 @@ def register_format(name: str, **facts: Any) -> ImageFormat:
     into encoded bytes without re-encoding; ``None``: not written), ``quality``
     (:class:`Quality` or ``None``), ``alpha``, ``bits`` (sample depths the format holds),
     ``max_side``, ``aliases`` (other accepted names) and ``oriented_by_decoder`` (OpenCV applies
-    the orientation itself; no EXIF is returned). A second registration of a name is an error.
+    the orientation itself; no EXIF is returned). A second registration of a name is an error
+    (:class:`~gantools.registry.RegistrationError`).
     """
-    if name in _REGISTERED:
-        raise ValueError(f"image format {name!r} is already registered")
     fmt = ImageFormat(name=name, **facts)
-    _REGISTERED[name] = fmt
-    return fmt
+    return IMAGE_FORMATS.register(name, fmt, source=f"gantools.image.formats.{name}")
 
 
 def registered() -> tuple[ImageFormat, ...]:
     """The registered formats, in registration order."""
-    return tuple(_REGISTERED.values())
+    return tuple(IMAGE_FORMATS.in_order())
 
 
 def pillow_header(image_class: Callable[[BytesIO], Any], data: bytes) -> Header:
