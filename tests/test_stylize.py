@@ -410,3 +410,18 @@ def test_info_lists_shipped_styles_with_their_sources() -> None:
     summary = loader.style_summary()
     for m in loader.shipped_styles():
         assert m.name in summary and m.extra.get("source", "") in summary
+
+
+def test_tiles_are_sized_on_the_working_image(weights: str, monkeypatch) -> None:
+    """--size 128 on a 512 px input: the 128 px working image fits the tile budget, so it runs
+    whole (sizing tiles on the 512 px input would have tiled the small working image)."""
+    from gantools.tensor.tiling import auto_tile
+
+    monkeypatch.setenv("GANTOOLS_TILE_BUDGET_MB", "8")
+    assert auto_tile(512, 512, 1) > 0 and auto_tile(128, 128, 1) == 0
+    img = scene(512, 512)
+    auto = Stylize(weights=weights, threads=1, size=128)
+    out = auto.process(img)
+    assert auto.runner._used_tile == 0
+    whole = Stylize(weights=weights, threads=1, size=128, tile=0).process(img)
+    assert np.array_equal(out, whole)
