@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gantools.train.export import export_generator
-from gantools.train.ship import ship
+from gantools.train.ship import AlreadyShipped, main, ship
 from gantools.weights import sha256_file, tomllib
 
 
@@ -16,13 +17,62 @@ def test_ship_writes_and_replaces_manifest_entry(tmp_path) -> None:
     wdir = tmp_path / "weights"
     wdir.mkdir()
     ship(export, name="fidelity", file="a.safetensors", terms="research", weights_dir=wdir)
-    entry = ship(export, name="fidelity", file="a.safetensors", terms="research", dataset="T91", weights_dir=wdir)
+    entry = ship(export, name="fidelity", file="a.safetensors", terms="research", dataset="T91", weights_dir=wdir,
+                 force=True)
     models = tomllib.loads((wdir / "manifest.toml").read_text())["model"]
-    assert len(models) == 1  # the second ship replaced the first entry
+    assert len(models) == 1  # the forced second ship replaced the first entry
     m = models[0]
     assert m["sha256"] == sha256_file(wdir / "a.safetensors") == entry["sha256"]
     assert (m["task"], m["name"], m["arch"], m["scale"], m["steps"], m["dataset"]) == ("upscale", "fidelity", "toy", 4, 7, "T91")
     assert m["command"] == "gantools train upscale"
+
+
+def _export(tmp_path, task: str = "upscale", width: int = 2):
+    export = tmp_path / f"export-{width}.safetensors"
+    export_generator(export, torch.nn.Linear(width, width), "toy", {"w": width}, {"task": task, "scale": "4"})
+    wdir = tmp_path / "weights"
+    wdir.mkdir(exist_ok=True)
+    return export, wdir
+
+
+@pytest.mark.parametrize("name, file, what", [
+    ("fidelity", "b.safetensors", "model 'fidelity' is already shipped"),  # same task + name, other file
+    ("photo", "a.safetensors", "a.safetensors is already shipped"),  # same file, other name
+])
+def test_ship_refuses_a_shipped_name_or_file(tmp_path, capsys, name: str, file: str, what: str) -> None:
+    export, wdir = _export(tmp_path)
+    ship(export, name="fidelity", file="a.safetensors", terms="research", weights_dir=wdir)
+    before = {p.name: p.read_bytes() for p in wdir.iterdir()}
+    other, _ = _export(tmp_path, width=3)
+    with pytest.raises(AlreadyShipped, match=what):
+        ship(other, name=name, file=file, terms="research", weights_dir=wdir)
+    code = main([str(other), "--name", name, "--file", file, "--terms", "research", "--weights-dir", str(wdir)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "--force" in err
+    assert {p.name: p.read_bytes() for p in wdir.iterdir()} == before  # nothing replaced
+
+
+def test_ship_refuses_a_file_not_in_the_manifest(tmp_path) -> None:
+    export, wdir = _export(tmp_path)
+    (wdir / "a.safetensors").write_bytes(b"someone else's file")
+    with pytest.raises(AlreadyShipped, match="already exists"):
+        ship(export, name="fidelity", file="a.safetensors", terms="research", weights_dir=wdir)
+    assert (wdir / "a.safetensors").read_bytes() == b"someone else's file"
+
+
+def test_ship_force_replaces_file_and_entry(tmp_path, capsys) -> None:
+    export, wdir = _export(tmp_path)
+    ship(export, name="fidelity", file="a.safetensors", terms="research", weights_dir=wdir)
+    ship(export, name="photo", file="p.safetensors", terms="research", weights_dir=wdir)
+    other, _ = _export(tmp_path, width=3)
+    code = main([str(other), "--name", "fidelity", "--file", "b.safetensors", "--terms", "new",
+                 "--weights-dir", str(wdir), "--force"])
+    assert code == 0, capsys.readouterr().err
+    models = tomllib.loads((wdir / "manifest.toml").read_text())["model"]
+    assert [(m["name"], m["file"], m["terms"]) for m in models] == [("photo", "p.safetensors", "research"),
+                                                                  ("fidelity", "b.safetensors", "new")]
+    assert models[1]["sha256"] == sha256_file(wdir / "b.safetensors") == sha256_file(other)
+    assert not list(wdir.glob(".*"))  # no temporary files left behind
 
 
 def test_ship_fp16_halves_floats_and_keeps_metadata(tmp_path) -> None:

@@ -44,10 +44,47 @@ def test_list_and_help() -> None:
         assert flag in res.stdout
 
 
+def test_list_shows_one_line_descriptions_not_modules() -> None:
+    from gantools.train.task import get_task, task_paths
+
+    res = _cli("--list")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(task_paths())
+    for line, name in zip(lines, sorted(task_paths())):
+        summary = get_task(name).summary()
+        assert summary and "\n" not in summary and line.split(None, 1)[1] == summary
+    assert ".train" not in res.stdout  # no module paths
+
+
+def test_train_help_groups_options_with_help_and_defaults() -> None:
+    from gantools.cli.train import train_command
+
+    options = [p for p in train_command("upscale").params if p.opts[0] != "--help"]
+    for p in options:
+        assert p.help and p.help.strip(), p.opts
+        if not p.is_flag and not p.required:  # every value flag says what happens when it is not given
+            assert "default" in p.help, p.opts
+    env = {**os.environ, "COLUMNS": "250", "TERMINAL_WIDTH": "250"}
+    res = _cli("upscale", "--help", env=env)
+    assert res.returncode == 0, res.stderr
+    for panel in ("Run options", "Training options", "Checkpoints and logs", "Platform options", "upscale options"):
+        assert panel in res.stdout
+    rows = {line.split()[1]: line for line in res.stdout.splitlines() if line.startswith("│ ") and "--" in line}
+    assert "[default: 32]" in rows["--batch-size"]  # the task's default, not the engine's 16
+    assert "[default: 0.0005]" in rows["--lr-g"] and "[default: auto]" in rows["--device"]
+    assert "[default: 4]" in rows["--scale"]
+
+
 @pytest.mark.parametrize("bad, flag", [
     (["--steps", "abc"], "--steps"),
     (["--precision", "fp16"], "--precision"),
     (["--time", "soon"], "--time"),
+    (["--time", "5"], "--time"),  # a unit is required: not 5 seconds
+    (["--time", "0"], "--time"),
+    (["--time", "0s"], "--time"),
+    (["--steps", "-3"], "--steps"),
+    (["--steps", "0"], "--steps"),
     (["--scale", "3"], "--scale"),
     (["--nope"], "--nope"),
 ])
@@ -59,6 +96,42 @@ def test_bad_value_is_one_line_exit_2(tmp_path, capsys, bad: list[str], flag: st
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and flag in err
     assert not (tmp_path / "run").exists()
+
+
+def test_durations() -> None:
+    from gantools.cli.train import parse_duration
+
+    assert [parse_duration(t) for t in ("30s", "45m", "2h", "1h30m", "1.5h")] == [30, 2700, 7200, 5400, 5400]
+    for bad in ("5", "0", "0m", "", "1x", "m"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+@pytest.mark.parametrize("changed, flag", [
+    (["--scale", "4"], "--scale"),  # the run has 2
+    (["--num-feat", "16"], "--num-feat"),  # the run has 8
+    (["--mode", "photo"], "--mode"),  # the run kept the default, fidelity
+    (["--lr-g", "0.1"], "--lr-g"),  # an engine setting
+])
+def test_resume_refuses_changed_settings(tmp_path, capsys, changed: list[str], flag: str) -> None:
+    from gantools.cli import main
+
+    data = _images(tmp_path / "data", n=2)
+    run = tmp_path / "run"
+    opts = {"num_feat": 8, "num_conv": 1, "patch": 8, "scale": 2}
+    run_training(make_config("upscale", task_options=opts, out=str(run), data=[str(data)], steps=1, threads=1, workers=1,
+                             batch_size=2), log=lambda m: None)
+    before = sorted((run / "checkpoints").iterdir())
+    same = ["--scale", "2", "--num-feat", "8", "--batch-size", "2", "--workers", "1", "--threads", "1"]
+    code = main(["train", "upscale", "--out", str(run), "--resume", "--steps", "2", *same, *changed])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and f"{flag} " in err and "config.json" in err
+    assert sorted((run / "checkpoints").iterdir()) == before  # nothing trained
+    from gantools.cli.train import _check_resume
+
+    _check_resume("upscale", {"out": str(run), "steps": 5, "time": 60.0, "workers": 3, "threads": 2},
+                  {"scale": 2, "num_feat": 8, "mode": "fidelity"})  # same or resumable settings pass
 
 
 def test_cli_trains_and_exports(tmp_path) -> None:

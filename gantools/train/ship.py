@@ -4,21 +4,34 @@
         --file upscale-fidelity-x4.safetensors --terms "research (T91, BSDS500)"
 
 The manifest entry takes task, architecture, training command, dataset and steps from the
-export's metadata, adds the sha256 of the copied file, and replaces an older entry of the same
-file name. Task keys that select a model (``scale`` for upscale, ``style`` for stylize) are
-copied from the metadata too (and ``source`` / ``mode`` of a style, ``resolution`` of faces).
+export's metadata and adds the sha256 of the copied file. Task keys that select a model
+(``scale`` for upscale, ``style`` for stylize) are copied from the metadata too (and
+``source`` / ``mode`` of a style, ``resolution`` of faces).
+
+A model that is already shipped (an entry with the same task and name, an entry with the same
+file, or the file itself in the weights folder) is refused with a one-line error (exit 2)
+unless ``--force`` is given; then the file and the manifest entry are replaced, each written
+atomically (:mod:`gantools.image.atomic`): the weights file first, then the manifest.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
+from gantools.image.atomic import atomic_path, write_atomic
 from gantools.train.export import read_export, save_safetensors
-from gantools.weights import sha256_file
+from gantools.weights import sha256_file, tomllib
 
 SELECTORS = ("scale", "style", "source", "mode", "resolution")
+HEADER = "# Shipped weights (see gantools/weights.py)\n"
+SEPARATOR = "\n[[model]]\n"
+
+
+class AlreadyShipped(FileExistsError):
+    """The model (task + name) or the file is already shipped and ``force`` was not given."""
 
 
 def _toml_value(v: object) -> str:
@@ -30,19 +43,55 @@ def _toml_value(v: object) -> str:
     return f'"{s}"'
 
 
+def _blocks(manifest: Path) -> tuple[str, list[str]]:
+    """The manifest's header text and its ``[[model]]`` blocks (text, in order)."""
+    if not manifest.exists():
+        return HEADER, []
+    head, *models = manifest.read_text().split(SEPARATOR)
+    return head, models
+
+
+def _clashes(block: str, *, task: str, name: str, file: str) -> bool:
+    """True when a manifest block has the same file, or the same task and name."""
+    m = tomllib.loads(block)
+    return m.get("file") == file or (m.get("task"), m.get("name")) == (task, name)
+
+
+def _check_free(dest: Path, models: list[str], *, task: str, name: str, file: str) -> None:
+    """Raise :class:`AlreadyShipped` naming what is in the way."""
+    for block in models:
+        m = tomllib.loads(block)
+        if (m.get("task"), m.get("name")) == (task, name):
+            raise AlreadyShipped(f"{task} model {name!r} is already shipped (as {m.get('file')}); "
+                                 "give --force to replace it")
+        if m.get("file") == file:
+            raise AlreadyShipped(f"{file} is already shipped (as {m.get('task')} {m.get('name')!r}); "
+                                 "give --force to replace it")
+    if dest.exists():
+        raise AlreadyShipped(f"{dest} already exists; give --force to replace it")
+
+
 def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str | None = None,
-         weights_dir: str | Path = "weights", fp16: bool = False) -> dict:
+         weights_dir: str | Path = "weights", fp16: bool = False, force: bool = False) -> dict:
     """Copy ``export`` to ``weights_dir/file`` and write its manifest entry; returns the entry.
 
     ``fp16`` stores floating-point tensors as float16 (half the file; they load into fp32 models).
+    Raises :class:`AlreadyShipped` when ``task`` + ``name`` or ``file`` is already shipped (see the
+    module docstring), unless ``force``: then the file and the clashing entries are replaced.
+    ``ValueError`` when ``export`` is not a gantools export.
     """
     state, meta = read_export(export)
     dest = Path(weights_dir) / file
+    manifest = Path(weights_dir) / "manifest.toml"
+    head, models = _blocks(manifest)
+    if not force:
+        _check_free(dest, models, task=meta["task"], name=name, file=file)
     if fp16:
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
         save_safetensors(dest, half, {**meta, "storage": "fp16"})
     else:
-        shutil.copyfile(export, dest)
+        with atomic_path(dest) as temp:
+            shutil.copyfile(export, temp)
     entry: dict[str, object] = {
         "file": file, "task": meta["task"], "name": name, "arch": meta["arch"], "sha256": sha256_file(dest),
         "dataset": dataset or meta.get("dataset", ""), "terms": terms, "command": meta.get("command", ""),
@@ -51,15 +100,15 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     for key in SELECTORS:
         if key in meta:
             entry[key] = int(meta[key]) if meta[key].isdigit() else meta[key]
-    manifest = Path(weights_dir) / "manifest.toml"
-    blocks = manifest.read_text().split("\n[[model]]\n") if manifest.exists() else ["# Shipped weights (see gantools/weights.py)\n"]
-    head, models = blocks[0], [b for b in blocks[1:] if f'file = "{file}"' not in b]
+    models = [b for b in models if not _clashes(b, task=meta["task"], name=name, file=file)]
     models.append("".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items()))
-    manifest.write_text("\n[[model]]\n".join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]]))
+    text = SEPARATOR.join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]])
+    write_atomic(manifest, text.encode())
     return entry
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (0 shipped, 2 refused or bad export)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("export")
     ap.add_argument("--name", required=True, help="model name users select (e.g. fidelity, photo, starry_night)")
@@ -67,12 +116,18 @@ def main() -> None:
     ap.add_argument("--terms", required=True, help="licence terms of the training data")
     ap.add_argument("--dataset", help="dataset description (default: the export's data paths)")
     ap.add_argument("--fp16", action="store_true", help="store float tensors as float16 (half the size)")
+    ap.add_argument("--force", action="store_true", help="replace a model or file that is already shipped")
     ap.add_argument("--weights-dir", default=str(Path(__file__).resolve().parents[2] / "weights"))
-    args = ap.parse_args()
-    entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset, weights_dir=args.weights_dir,
-                 fp16=args.fp16)
+    args = ap.parse_args(argv)
+    try:
+        entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset,
+                     weights_dir=args.weights_dir, fp16=args.fp16, force=args.force)
+    except (OSError, ValueError) as exc:  # AlreadyShipped, missing or foreign export
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     print(f"shipped {entry['file']} ({entry['task']} {entry['name']}), sha256 {entry['sha256'][:12]}...")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

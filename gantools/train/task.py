@@ -111,11 +111,18 @@ class TrainTask:
     bit-for-bit identical. Batches are dicts of CPU tensors (images (N, C, H, W) in [0, 1]).
     """
 
+    #: one line for ``gantools train --list`` and the task's help (else the docstring's first line)
     description: ClassVar[str] = ""
     options: ClassVar[tuple[Option, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
     #: extra data flags besides --data, e.g. {"style_images": "style image(s)"}
     data_flags: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def summary(cls) -> str:
+        """One line describing the task: ``description``, else the first line of the class docstring."""
+        text = (cls.description or cls.__dict__.get("__doc__") or "").strip()
+        return text.splitlines()[0].strip() if text else ""
 
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = print) -> None:
         self.config = config

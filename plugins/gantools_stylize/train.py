@@ -40,10 +40,7 @@ SAMPLE_PHOTOS = 8
 
 @TASKS.decorator("stylize")
 class StylizeTask(TrainTask):
-    description = (
-        "Style transfer: photo -> painting generator (StyleNet) trained adversarially against one or a few "
-        "paintings (painting mode) or a folder of them (domain mode, CycleGAN-style)."
-    )
+    description = "Style transfer photo -> painting (StyleNet): a few paintings, or a folder of them CycleGAN-style"
     data_flags = {
         "style_images": "style image file(s) or folder (repeatable)",
         "content": "content photo folder(s) (repeatable; --data adds more)",
