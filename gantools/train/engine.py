@@ -283,13 +283,16 @@ class Trainer:
         stopped_by = "steps"
         ctx = TrainerContext(self)
         prefetch = Prefetcher(lambda s: self.task.make_batch(s, step_rng(cfg.seed, s)), step, workers=cfg.workers)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+        stop = StopRequest()
         window_t, window_n = time.monotonic(), 0
         try:
             self.G.train()
             if self.D is not None:
                 self.D.train()
             while cfg.steps is None or step < cfg.steps:
+                if stop.requested:
+                    stopped_by = "interrupt"
+                    break
                 if cfg.time is not None and time.monotonic() - start >= cfg.time:
                     stopped_by = "time"
                     break
@@ -322,22 +325,38 @@ class Trainer:
                 if step % cfg.checkpoint_every == 0 or time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
                     self.save(step)
                     last_ckpt = time.monotonic()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl+C, or one outside the main thread's handler
             stopped_by = "interrupt"
         finally:
             prefetch.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            stop.restore()
         self.save(step)
         self.sample(step)
         return TrainResult(step, self.images_seen, stopped_by, str(self.run_dir.export_path), time.monotonic() - start)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """Ctrl+C / SIGTERM during training: the first one asks the loop to stop after the current
+    step (a flag, so no exception lands inside a checkpoint write, a log line or the progress
+    display's locks); a second one raises ``KeyboardInterrupt`` at once. Handlers are installed
+    only in the main thread and put back by :meth:`restore`."""
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-def _main_thread() -> bool:
-    import threading
+    def __init__(self) -> None:
+        import threading
 
-    return threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
