@@ -123,5 +123,5 @@ class AnimeGANv2Arch(Architecture):
         return {}
 
     def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(scale=1, in_channels=3, out_channels=3, size=SizeRequirements(4, 16),
+        return dict(scale=1, in_channels=3, out_channels=3, size=SizeRequirements(1, 16),
                     tiling=Tiling.DISCOURAGED, bf16=False)

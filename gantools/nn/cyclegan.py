@@ -104,5 +104,5 @@ class CycleGANArch(Architecture):
 
     def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(scale=1, in_channels=config["input_nc"], out_channels=config["output_nc"],
-                    size=SizeRequirements(4, 16), tiling=Tiling.INTERNAL, bf16=False,
+                    size=SizeRequirements(4, 16, pad=False), tiling=Tiling.INTERNAL, bf16=False,
                     receptive_radius=14 + 8 * config["n_blocks"])

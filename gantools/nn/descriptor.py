@@ -32,11 +32,18 @@ class Tiling(str, Enum):
 
 @dataclass(frozen=True)
 class SizeRequirements:
-    """Input height and width must be multiples of ``multiple`` and at least ``minimum``
-    (callers pad at the bottom/right, then crop the output)."""
+    """Input height and width must be at least ``minimum`` and, when ``pad``, multiples of
+    ``multiple`` (callers pad at the bottom/right, then crop the output).
+
+    ``pad=False``: the network takes any size of at least ``minimum`` and returns at least the
+    scaled size (a strided encoder with a transposed or resize decoder): callers crop the output
+    and never pad to the multiple, so no padding enters normalisation statistics; ``multiple``
+    then only aligns tile boundaries with the strides.
+    """
 
     multiple: int = 1
     minimum: int = 1
+    pad: bool = True
 
 
 @dataclass

@@ -111,5 +111,5 @@ class StyleNetArch(Architecture):
 
     def describe(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(scale=1, in_channels=config["in_channels"], out_channels=config["out_channels"],
-                    size=SizeRequirements(4, 16), tiling=Tiling.INTERNAL, bf16=True,
+                    size=SizeRequirements(4, 16, pad=False), tiling=Tiling.INTERNAL, bf16=True,
                     receptive_radius=14 + 8 * config["n_res"])

@@ -3,6 +3,10 @@
 ``fn`` maps ``(N, C, h, w)`` to ``(N, C', h*scale, w*scale)``. The image is first padded at the
 bottom/right (reflect, or replicate where the image is too small to reflect) to a multiple of
 ``multiple`` and at least ``min_size``, and the output is cropped back to ``(H*scale, W*scale)``.
+With ``pad_multiple=False`` the network takes any size of at least ``min_size`` and returns at
+least the scaled size (strided encoders with transposed or resize decoders, e.g. CycleGAN): the
+image is not padded to the multiple (padding would enter instance-norm statistics), the output is
+cropped, and the multiple only aligns tile boundaries.
 
 Tiling splits the padded image into a grid of cores of about ``tile`` input pixels, aligned to
 ``multiple`` (so strided networks see the same pixel phase as untiled), each run with
@@ -54,13 +58,15 @@ def pad_to(x: Tensor, multiple: int = 1, min_size: int = 1) -> Tensor:
     return _pad_axis(_pad_axis(x, -1, tw - w), -2, th - h)
 
 
-def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: bool) -> Tensor:
+def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: bool, crop: bool = False) -> Tensor:
     import torch
 
     if channels_last:
         t = t.contiguous(memory_format=torch.channels_last)
     out = fn(t)
     want = (t.shape[-2] * scale, t.shape[-1] * scale)
+    if crop and out.shape[-2] >= want[0] and out.shape[-1] >= want[1]:
+        return out[..., : want[0], : want[1]]
     if tuple(out.shape[-2:]) != want:
         raise ValueError(
             f"network output is {tuple(out.shape[-2:])} for input {tuple(t.shape[-2:])}; "
@@ -70,10 +76,10 @@ def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: 
 
 
 def _bounds(length: int, tile: int, multiple: int) -> list[int]:
-    """Core boundaries 0 = b0 < b1 < ... = length, evenly spread, on multiples of ``multiple``."""
+    """Core boundaries 0 = b0 < b1 < ... = length, evenly spread, inner ones on multiples of ``multiple``."""
     n = max(1, math.ceil(length / tile))
     units = length // multiple
-    return [round(i * units / n) * multiple for i in range(n + 1)]
+    return [round(i * units / n) * multiple for i in range(n)] + [length]
 
 
 def _axis_weights(bounds: list[int], scale: int, half: float, length: int):
@@ -107,6 +113,7 @@ def run_tiled(
     multiple: int = 1,
     min_size: int = 1,
     feather: int | None = None,
+    pad_multiple: bool = True,
 ) -> Tensor:
     """Apply ``fn`` to ``x`` (N, C, H, W) whole (``tile=0``) or in tiles; see the module docstring.
 
@@ -117,7 +124,7 @@ def run_tiled(
     import torch
 
     bands = list(iter_tiled(fn, x, scale=scale, tile=tile, overlap=overlap, multiple=multiple,
-                            min_size=min_size, feather=feather))
+                            min_size=min_size, feather=feather, pad_multiple=pad_multiple))
     return bands[0][1] if len(bands) == 1 else torch.cat([b for _, b in bands], dim=-2)
 
 
@@ -131,6 +138,7 @@ def iter_tiled(
     multiple: int = 1,
     min_size: int = 1,
     feather: int | None = None,
+    pad_multiple: bool = True,
 ) -> Iterator[tuple[int, Tensor]]:
     """Like :func:`run_tiled`, but yields finished output row bands ``(y0, band)`` top to bottom.
 
@@ -148,11 +156,12 @@ def iter_tiled(
     h, w = x.shape[-2:]
     oh, ow = h * scale, w * scale
     channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    xp = pad_to(x, multiple, min_size)
+    xp = pad_to(x, multiple if pad_multiple else 1, min_size)
     hp, wp = xp.shape[-2:]
     tile_m = _round_up(tile, multiple)
+    crop = not pad_multiple
     if tile == 0 or (hp <= tile_m and wp <= tile_m):
-        yield 0, _call(fn, xp, scale, channels_last)[..., :oh, :ow]
+        yield 0, _call(fn, xp, scale, channels_last, crop)[..., :oh, :ow]
         return
 
     ov = _round_up(overlap, multiple)
@@ -178,7 +187,7 @@ def iter_tiled(
         row = None
         for j in range(len(xs) - 1):
             x0, x1 = extent(xs, j, wp)
-            t = _call(fn, xp[..., y0:y1, x0:x1], scale, channels_last)
+            t = _call(fn, xp[..., y0:y1, x0:x1], scale, channels_last, crop)
             if row is None:
                 out_dtype = t.dtype
                 row = torch.zeros((*t.shape[:-2], hi - lo, wp * scale), dtype=torch.float32, device=t.device)
