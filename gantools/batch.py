@@ -12,7 +12,12 @@ Contract of :func:`run_batch`:
   Outputs are written atomically (:func:`gantools.image.write_image`): no partial files, ever.
 * ``KeyboardInterrupt`` stops the run: no new file is started, writes in flight finish, and the
   summary comes back with ``interrupted=True`` (exit code 130).
-* The summary line goes to stderr; ``json`` (a path, or ``"-"`` for stdout) gets it as JSON.
+* The summary line goes to stderr; ``json`` (a path, or ``"-"`` for stdout) gets it as JSON,
+  written atomically (:func:`gantools.image.atomic.write_atomic`). A ``json`` path that is an
+  input or output of the run, a folder, or an existing non-JSON file is refused up front
+  (:func:`gantools.batch_plan.check_summary_path`).
+* Non-regular files found by folder scans or globs (FIFOs, sockets, devices) are skipped with a
+  one-line warning each and never opened.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import numpy as np
 
 from gantools import image as gio
 from gantools.batch_plan import (
-    DEFAULT_TEMPLATE, STDIN, BatchError, BatchUsageError, Job, check_output_folder,
+    DEFAULT_TEMPLATE, STDIN, BatchError, BatchUsageError, Job, check_output_folder, check_summary_path,
     collect_inputs, plan_jobs, single_file_output,
 )
-from gantools.plugin import Plugin
+from gantools.image.atomic import write_atomic
+from gantools.plugin import OptionError, Plugin
 from gantools.progress import Reporter, make_reporter
 
 __all__ = ["BatchError", "BatchOptions", "BatchSummary", "BatchUsageError", "FileResult", "run_batch"]
@@ -173,7 +179,8 @@ class _Runner:
 
     # -- the pipeline --------------------------------------------------------------------------
     def run(self, jobs: Sequence[Job]) -> None:
-        """Process ``jobs``; raises :class:`BatchError` if the plugin cannot be set up."""
+        """Process ``jobs``; raises :class:`BatchError` if the plugin cannot be set up (its ``OptionError``,
+        e.g. an unusable ``--weights`` file, passes through unchanged: a usage error)."""
         if not jobs:
             return
         try:
@@ -181,6 +188,8 @@ class _Runner:
         except KeyboardInterrupt:
             self.summary.interrupted = True
             return
+        except OptionError:  # e.g. an unusable --weights file: a usage error naming the file (exit 2)
+            raise
         except Exception as exc:  # noqa: BLE001 - a model that cannot load ends the batch, one line
             name = self.plugin.descriptor.name
             raise BatchError(f"{name}: cannot set up the plugin: {_one_line(str(exc) or type(exc).__name__)}") from exc
@@ -209,8 +218,10 @@ class _Runner:
                     continue
                 try:
                     result = self.plugin.process(decoded.image)
-                except Exception as exc:  # noqa: BLE001
-                    self.fail(job, exc)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - even a plugin's sys.exit() fails one file only
+                    self.fail(job, exc if isinstance(exc, Exception) else RuntimeError(f"the plugin raised {exc!r}"))
                     continue
                 decoded.image = None  # type: ignore[assignment]  # free the input early
                 while len(writes) >= self.window:
@@ -233,11 +244,15 @@ class _Runner:
 
 
 def _write_json(summary: BatchSummary, dest: str, reporter: Reporter) -> None:
+    """The summary as JSON to stdout (``"-"``) or atomically to the file ``dest``."""
     data = (json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n").encode()
+    if dest == STDIN:
+        gio.write_image(STDIN, data)
+        return
     try:
-        gio.write_image(dest, data)
-    except gio.ImageError as exc:
-        reporter.error(_one_line(str(exc)))
+        write_atomic(dest, data)
+    except OSError as exc:
+        reporter.error(_one_line(f"{dest}: cannot write: {exc.strerror or exc}"))
         summary.failed += 1
 
 
@@ -262,6 +277,8 @@ def run_batch(
         found.sources, out, single_file=single, plugin=plugin.descriptor.name, scale=plugin.scale,
         template=opts.name, format=opts.format, quality=opts.quality, overwrite=opts.overwrite,
     )
+    if opts.json and opts.json != STDIN:
+        check_summary_path(opts.json, jobs, out, opts.from_list)
     if folder is not None and any(j.state == "todo" for j in jobs):
         check_output_folder(folder)
     elif single and jobs[0].state == "todo":
@@ -275,6 +292,8 @@ def run_batch(
     try:
         for entry in found.ignored:
             reporter.warning(f"{entry}: is a folder; lists name files, so it was ignored")
+        for path, kind in found.special:
+            reporter.warning(f"{path}: is {kind}, not a regular file; skipped")
         for arg in found.missing:
             summary.files.append(FileResult(arg, None, "failed", f"{arg}: no such file or folder"))
             summary.failed += 1

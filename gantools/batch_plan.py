@@ -6,31 +6,46 @@ Rules (``gantools run`` documents them for users):
   patterns, ``-`` (one image on stdin) and, with ``from_list``, paths read from a file or stdin
   separated by newlines or, with ``null``, by NUL bytes. Directory scans take files with a known
   image extension, skip hidden files and folders, and never enter the output folder (compared as
-  resolved paths), so a run with ``-o`` inside its input tree does not pick up its own outputs.
-  The same file given twice is read once.
+  resolved paths), so a run with ``-o`` inside its input tree does not pick up its own outputs;
+  nor is a file in the output folder that scans or globs find taken when its path there fits
+  the ``name`` template and is not its own output name (``a_x2.png`` for ``{stem}_x{scale}.{ext}``),
+  so ``-o`` equal to the input folder resumes. Scans and globs skip files that are not regular
+  files (FIFOs, sockets, devices: reported in :attr:`Inputs.special`, never opened); such a file
+  named directly is an error for that file. The same file given twice is read once.
 * ``-o -`` writes the one input image to stdout (``png`` unless ``format``). With exactly one
-  input file (or ``-``) and an ``-o`` that has an image extension and is not a folder, the result
-  is written to that file. Otherwise ``-o`` is a folder: files found under a directory argument
-  keep their path relative to it; other inputs go to its top level (stdin as ``stdin.<ext>``).
-* File names come from the ``name`` template (fields ``stem``, ``ext``, ``plugin``, ``scale``).
+  input file (or ``-``) and an ``-o`` that has an image extension, no trailing slash and is not a
+  folder, the result is written to that file. Otherwise ``-o`` is a folder: files found under a
+  directory argument keep their path relative to it; other inputs go to its top level (stdin as
+  ``stdin.<ext>``).
+* File names come from the ``name`` template: only the plain fields ``stem``, ``ext``, ``plugin``,
+  ``scale`` (no conversions, format specs, attributes or indexes) and a name ending in an image
+  extension (:func:`check_template`).
   The format is ``format`` if given, else the template's extension if it names a format, else
   the input's format (PNG for stdin); ``ext`` is the input's own extension when its format is
   kept, else the format's usual one.
 * Per file, in this order: an output already claimed by an earlier input is an error (never an
-  overwrite); an output that is one of the inputs is an error; an existing output is skipped
-  unless ``overwrite``.
+  overwrite); an output that is one of the inputs is an error; something at the output name
+  that is not a regular file is an error; a complete image there (:func:`output_status`) is
+  skipped unless ``overwrite``; an empty, truncated or undecodable file there is redone.
+* The ``--json`` summary path is never an input, an output or the output folder of the run, nor
+  an existing folder, non-regular file or non-JSON file (:func:`check_summary_path`).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
+import re
+import stat
+import string
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from gantools.image import FORMATS, check_quality, format_from_name
+from gantools.image.formats import is_complete
 
 STDIN = "-"
 TEMPLATE_FIELDS = ("stem", "ext", "plugin", "scale")
@@ -52,11 +67,13 @@ class BatchUsageError(BatchError):
 @dataclass(frozen=True)
 class Source:
     """One input: ``path`` (``"-"`` for stdin), the name shown in messages, and, for files found
-    under a directory argument, their path relative to it (``rel``)."""
+    under a directory argument, their path relative to it (``rel``). ``picked``: found by a
+    directory scan or a glob rather than named."""
 
     path: str
     shown: str
     rel: Path | None = None
+    picked: bool = False
 
 
 @dataclass
@@ -81,15 +98,52 @@ def canonical_format(name: str) -> str:
     return fmt
 
 
-def render_name(template: str, **fields: str) -> str:
-    """Fill the ``--name`` template; :class:`BatchUsageError` for unknown fields or bad names."""
+def _template_parts(template: str) -> list[tuple[str, str | None]]:
+    """``(literal text, field or None)`` pairs of a ``--name`` template; only plain documented
+    fields are allowed (:class:`BatchUsageError` otherwise)."""
+    fields = "fields: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
     try:
-        name = template.format_map(fields)
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        detail = f"unknown field {{{exc.args[0]}}}" if isinstance(exc, KeyError) else str(exc)
-        raise BatchUsageError(
-            f"option --name: {detail} in {template!r} (fields: {', '.join(TEMPLATE_FIELDS)})"
-        ) from None
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise BatchUsageError(f"option --name: {exc} in {template!r} ({fields})") from None
+    parts = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (name not in TEMPLATE_FIELDS or spec or conversion):
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise BatchUsageError(f"option --name: {shown} is not a field in {template!r} ({fields})")
+        parts.append((literal, name))
+    return parts
+
+
+def check_template(template: str) -> None:
+    """:class:`BatchUsageError` unless ``template`` has only the plain documented fields and gives
+    a name with an image extension (whatever ``{ext}`` is) inside the output folder."""
+    _template_parts(template)
+    for ext in FORMATS.values():
+        name = render_name(template, stem="x", ext=ext[1:], plugin="p", scale="2")
+        if format_from_name(name) is None:
+            known = ", ".join(FORMATS.values())
+            raise BatchUsageError(f"option --name: {template!r} gives {name!r}: end it in .{{ext}} or one of {known}")
+
+
+def own_output_pattern(template: str, plugin: str, scale: float) -> re.Pattern[str]:
+    """The relative paths (POSIX, below the output folder) that ``template`` can produce."""
+    exts = "|".join(re.escape(e[1:]) for e in sorted(_all_extensions()))
+    values = {"plugin": re.escape(plugin), "scale": re.escape(f"{scale:g}"), "stem": "[^/]+", "ext": f"(?i:{exts})"}
+    body = "".join(re.escape(literal) + (values[name] if name else "") for literal, name in _template_parts(template))
+    return re.compile(f"(?:.+/)?{body}")
+
+
+def _all_extensions() -> set[str]:
+    from gantools.image.registry import registered
+
+    return {ext for fmt in registered() for ext in fmt.extensions}
+
+
+def render_name(template: str, **fields: str) -> str:
+    """Fill the ``--name`` template; :class:`BatchUsageError` for bad fields or bad names."""
+    _template_parts(template)
+    name = template.format_map(fields)
     parts = Path(name).parts
     if not name or Path(name).is_absolute() or ".." in parts or name.endswith(("/", os.sep)):
         raise BatchUsageError(f"option --name: {template!r} gives {name!r}, not a file name inside -o")
@@ -105,6 +159,21 @@ def _is_image_name(name: str) -> bool:
     return not name.startswith(".") and format_from_name(name) is not None
 
 
+def special_kind(path: str) -> str | None:
+    """What ``path`` is if it exists and is not a regular file (``"a FIFO"``, ...), else ``None``.
+
+    Never opens the file (opening a FIFO blocks until someone writes to it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: reading it reports the problem
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((word for test, word in kinds if test(mode)), "not a regular file")
+
+
 def _scan(top: str, recursive: bool, exclude: str | None) -> Iterable[Source]:
     """Image files under directory ``top`` in sorted order, skipping ``exclude`` (resolved)."""
     for root, dirs, files in os.walk(top):
@@ -115,7 +184,7 @@ def _scan(top: str, recursive: bool, exclude: str | None) -> Iterable[Source]:
         for name in sorted(files):
             if _is_image_name(name):
                 path = os.path.join(root, name)
-                yield Source(path, path, Path(os.path.relpath(path, top)))
+                yield Source(path, path, Path(os.path.relpath(path, top)), picked=True)
 
 
 def _read_list(list_path: str, null: bool) -> list[str]:
@@ -134,12 +203,14 @@ def _read_list(list_path: str, null: bool) -> list[str]:
 
 @dataclass
 class Inputs:
-    """Collected inputs plus the arguments that matched nothing (``missing``) and list entries
-    that were directories (``ignored``)."""
+    """Collected inputs plus the arguments that matched nothing (``missing``), list entries
+    that were directories (``ignored``) and ``(path, kind)`` of the non-regular files that scans
+    and globs skipped (``special``)."""
 
     sources: list[Source]
     missing: list[str]
     ignored: list[str]
+    special: list[tuple[str, str]] = field(default_factory=list)
 
 
 def collect_inputs(
@@ -170,7 +241,7 @@ def collect_inputs(
                 if os.path.isdir(match):
                     found.extend(_scan(match, recursive, skip))
                 elif _is_image_name(os.path.basename(match)):
-                    found.append(Source(match, match))
+                    found.append(Source(match, match, picked=True))
             if not matches:
                 missing.append(arg)
         else:
@@ -184,13 +255,16 @@ def collect_inputs(
             else:
                 missing.append(entry)
     seen: set[str] = set()
-    unique = []
+    unique, special = [], []
     for src in found:
         key = src.path if src.path == STDIN else _resolved(src.path)
-        if key not in seen:
+        kind = special_kind(src.path) if src.picked else None
+        if kind is not None:
+            special.append((src.path, kind))
+        elif key not in seen:
             seen.add(key)
             unique.append(src)
-    return Inputs(unique, missing, ignored)
+    return Inputs(unique, missing, ignored, special)
 
 
 # -- planning outputs ----------------------------------------------------------------------
@@ -200,6 +274,7 @@ def single_file_output(args: list[str], output: str, from_list: str | None) -> b
         output != STDIN and from_list is None and len(args) == 1
         and (args[0] == STDIN or os.path.isfile(args[0]))
         and format_from_name(output) is not None and not os.path.isdir(output)
+        and not output.endswith(tuple(filter(None, ("/", os.sep, os.altsep))))  # "new.png/": a folder
     )
 
 
@@ -221,6 +296,7 @@ def plan_jobs(
 ) -> list[Job]:
     """One :class:`Job` per source, following the module rules; raises :class:`BatchError`."""
     forced = canonical_format(format) if format else None
+    check_template(template)  # fail before any work, whatever the mode
     jobs: list[Job] = []
     if output == STDIN:
         if len(sources) > 1:
@@ -232,16 +308,32 @@ def plan_jobs(
             raise BatchUsageError(f"option --format: {format} contradicts the output name {output}")
         jobs = [Job(sources[0], output, fmt)]
     else:
-        render_name(template, stem="x", ext="png", plugin=plugin, scale="2")  # fail before any work
-        for src in sources:
-            jobs.append(_folder_job(src, output, template, forced, plugin, scale))
+        own = own_output_pattern(template, plugin, scale)
+        jobs = [_folder_job(src, output, template, forced, plugin, scale) for src in sources]
+        jobs = [job for job in jobs if not _is_own_output(job, output, own)]
     for fmt in {job.format for job in jobs}:
         try:
             check_quality(fmt, quality)
         except ValueError as exc:
             raise BatchUsageError(f"option {exc}") from None
-    _mark(jobs, sources, overwrite)
+    for job in jobs:
+        kind = special_kind(job.source.path) if job.source.path != STDIN else None
+        if kind is not None:
+            job.state, job.error = "error", f"is {kind}, not a regular file"
+    _mark(jobs, overwrite)
     return jobs
+
+
+def _is_own_output(job: Job, folder: str, own: re.Pattern[str]) -> bool:
+    """Whether a scanned or globbed input is a result of this run's naming in the output folder:
+    its path below ``folder`` fits the template, and it is not its own output name (with the
+    template ``{stem}.{ext}`` every file fits; such a file stays an input)."""
+    if not job.source.picked:
+        return False
+    path, top = _resolved(job.source.path), _resolved(folder)
+    if os.path.commonpath([path, top]) != top or path == _resolved(job.dest):
+        return False
+    return own.fullmatch(Path(os.path.relpath(path, top)).as_posix()) is not None
 
 
 def _folder_job(src: Source, folder: str, template: str, forced: str | None, plugin: str, scale: float) -> Job:
@@ -260,18 +352,75 @@ def _folder_job(src: Source, folder: str, template: str, forced: str | None, plu
     return Job(src, str(Path(folder, sub, name)), fmt)
 
 
-def _mark(jobs: list[Job], sources: list[Source], overwrite: bool) -> None:
+def output_status(path: str | os.PathLike) -> str:
+    """What is at an output path: ``"absent"``; ``"complete"`` (a regular file that is a whole
+    image, :func:`gantools.image.formats.is_complete`; for a name without an image extension,
+    such as an animation, any non-empty file); ``"partial"`` (anything else that can be replaced:
+    an empty, truncated or undecodable file, a dangling link); or ``"special"`` (a folder, FIFO,
+    device...: never opened, never replaced)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "partial" if os.path.lexists(path) else "absent"
+    if not stat.S_ISREG(info.st_mode):
+        return "special"
+    if format_from_name(path) is None:
+        return "complete" if info.st_size else "partial"
+    try:
+        with open(path, "rb") as f:
+            return "complete" if is_complete(f.read()) else "partial"
+    except OSError:
+        return "partial"
+
+
+def _mark(jobs: list[Job], overwrite: bool) -> None:
     """Set collisions, writes over inputs and existing outputs (in that order of precedence)."""
-    inputs = {_resolved(s.path) for s in sources if s.path != STDIN}
+    inputs = {_resolved(job.source.path) for job in jobs if job.source.path != STDIN}
     claimed: dict[str, str] = {}
     for job in jobs:
-        if job.dest == STDIN:
+        if job.dest == STDIN or job.state == "error":
             continue
         key = _resolved(job.dest)
+        status = output_status(job.dest) if key not in claimed and key not in inputs else None
         if key in claimed:
             job.state, job.error = "error", f"output {job.dest} is already the output of {claimed[key]}"
         elif key in inputs:
             job.state, job.error = "error", f"output {job.dest} is an input file; refusing to write over it"
-        elif os.path.lexists(job.dest) and not overwrite:
+        elif status == "special":
+            job.state, job.error = "error", f"output {job.dest} exists and is not a regular file"
+        elif status == "complete" and not overwrite:
             job.state = "skip"
         claimed.setdefault(key, job.source.shown)
+
+
+def check_summary_path(path: str, jobs: list[Job], output: str, from_list: str | None) -> None:
+    """:class:`BatchUsageError` if the ``--json`` file ``path`` is an input, an output or the output
+    folder of the run, a folder or other non-regular file, or an existing file that is not JSON
+    (an empty file is fine). Never opens a non-regular file."""
+    key = _resolved(path)
+    inputs = {_resolved(j.source.path) for j in jobs if j.source.path != STDIN}
+    if from_list not in (None, STDIN):
+        inputs.add(_resolved(from_list))
+    outputs = {_resolved(j.dest) for j in jobs if j.dest != STDIN} | ({_resolved(output)} if output != STDIN else set())
+    kind = special_kind(path)
+    problem = (
+        "is an input of this run" if key in inputs
+        else "is an output of this run" if key in outputs
+        else f"is {kind}, not a file" if kind is not None
+        else "exists and is not a JSON file; refusing to replace it" if os.path.lexists(path) and not _is_json(path)
+        else None
+    )
+    if problem:
+        raise BatchUsageError(f"option --json: {path} {problem}")
+
+
+def _is_json(path: str) -> bool:
+    """Whether the file at ``path`` is empty or holds JSON (an earlier summary)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data.strip():
+            json.loads(data)
+        return True
+    except (OSError, ValueError):
+        return False

@@ -120,10 +120,10 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, capsys):
     src = write(tmp_path / "in" / "a.png")
     write(tmp_path / "in" / "b.png")
     run([tmp_path / "in"], tmp_path / "out", capsys)
-    (tmp_path / "out" / "a.png").write_bytes(b"stale")
+    stale = write(tmp_path / "out" / "a.png", gradient(5, 5)).read_bytes()  # a complete image: done
     summary, lines = run([tmp_path / "in"], tmp_path / "out", capsys)
     assert (summary.done, summary.skipped, summary.exit_code) == (0, 2, 0)
-    assert (tmp_path / "out" / "a.png").read_bytes() == b"stale"
+    assert (tmp_path / "out" / "a.png").read_bytes() == stale
     assert any("skipped" in line for line in lines)
     summary, _ = run([src], tmp_path / "out", capsys, overwrite=True)
     assert summary.done == 1 and read(tmp_path / "out" / "a.png").shape == (24, 32, 3)
@@ -400,3 +400,92 @@ def test_cli_exit_codes_for_failures_and_usage(tmp_path):
     ]
     proc = cli("run", "resize", str(tmp_path / "in"), "-o", "-", "--json", "-")
     assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1
+
+
+# -- hardening: data loss and odd inputs ------------------------------------------------------------
+def test_json_path_is_never_an_input_an_output_or_a_non_json_file(tmp_path, capsys):
+    src = tmp_path / "in"
+    a, b = write(src / "a.jpg"), write(src / "b.jpg")
+    (tmp_path / "notes.txt").write_text("keep me")
+    before = snapshot(tmp_path)
+    # the shell expanded `--json in/*.jpg`: the first photo became the JSON path
+    proc = cli("run", "resize", "--json", str(a), str(b), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("error: ") and "--json" in err
+    for bad in (a, src / "b.jpg", tmp_path / "out" / "a.jpg", tmp_path / "out", tmp_path / "notes.txt", src):
+        with pytest.raises(BatchUsageError, match="--json"):
+            run([src], tmp_path / "out", json=str(bad))
+    with pytest.raises(BatchUsageError, match="--json"):  # the one output file
+        run([a], tmp_path / "a2.png", json=str(tmp_path / "a2.png"))
+    assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()  # refused before any work
+    (tmp_path / "s.json").write_text('{"old": 1}')
+    summary, _ = run([src], tmp_path / "out", capsys, json=str(tmp_path / "s.json"))
+    assert summary.done == 2 and json.loads((tmp_path / "s.json").read_text())["done"] == 2
+    assert files(tmp_path) == sorted(["in/a.jpg", "in/b.jpg", "notes.txt", "out/a.jpg", "out/b.jpg", "s.json"])
+
+
+def test_json_summary_goes_through_the_atomic_writer(tmp_path, capsys, monkeypatch):
+    import gantools.batch
+
+    written = []
+    monkeypatch.setattr(gantools.batch, "write_atomic", lambda dest, data: written.append((dest, data)))
+    run([write(tmp_path / "a.png")], tmp_path / "out", capsys, json=str(tmp_path / "s.json"))
+    assert [d for d, _ in written] == [str(tmp_path / "s.json")] and json.loads(written[0][1])["done"] == 1
+
+
+def test_output_folder_equal_to_input_folder_with_a_template_resumes(tmp_path, capsys):
+    src = tmp_path / "in"
+    write(src / "a.png")
+    write(src / "sub" / "b.png")
+    for _ in range(2):
+        run([src], src, capsys, name="{stem}_x{scale}.{ext}", recursive=True)
+    summary, _ = run([src], src, capsys, name="{stem}_x{scale}.{ext}", recursive=True)
+    assert (summary.done, summary.skipped, summary.failed) == (0, 2, 0)
+    assert files(src) == ["a.png", "a_x2.png", "sub/b.png", "sub/b_x2.png"]
+    (src / "a.png").unlink()  # a result stays a result even without its source
+    summary, _ = run([str(src / "*.png")], src, capsys, name="{stem}_x{scale}.{ext}")
+    assert (summary.done, summary.skipped, summary.failed) == (0, 0, 0)
+    assert files(src) == ["a_x2.png", "sub/b.png", "sub/b_x2.png"]
+
+
+def test_fifos_are_skipped_in_folders_and_an_error_when_named(tmp_path):
+    src = tmp_path / "in"
+    write(src / "a.png")
+    os.mkfifo(src / "pipe.png")
+    proc = cli("run", "resize", str(src), "-o", str(tmp_path / "out"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.decode().splitlines() if "pipe.png" in line]
+    assert len(notes) == 1 and notes[0].startswith("warning: ") and "FIFO" in notes[0]
+    assert files(tmp_path / "out") == ["a.png"]
+    proc = cli("run", "resize", str(src / "pipe.png"), str(src / "a.png"), "-o", str(tmp_path / "o2"), timeout=60)
+    assert proc.returncode == 1
+    errs = [line for line in proc.stderr.decode().splitlines() if line.startswith("error: ")]
+    assert errs == [f"error: {src / 'pipe.png'}: is a FIFO, not a regular file"]
+    assert files(tmp_path / "o2") == ["a.png"]
+
+
+def test_output_with_a_trailing_slash_is_a_folder(tmp_path, capsys):
+    src = write(tmp_path / "a.jpg")
+    summary, _ = run([src], str(tmp_path / "newdir.png") + "/", capsys)
+    assert summary.done == 1 and (tmp_path / "newdir.png").is_dir()
+    assert files(tmp_path / "newdir.png") == ["a.jpg"]
+
+
+def test_only_complete_outputs_count_as_done(tmp_path, capsys):
+    src = tmp_path / "in"
+    for name in ("a.png", "b.jpg", "c.webp", "d.png"):
+        write(src / name)
+    run([src], tmp_path / "out", capsys)
+    out = tmp_path / "out"
+    (out / "a.png").write_bytes(b"")
+    (out / "b.jpg").write_bytes((out / "b.jpg").read_bytes()[:-40])
+    (out / "c.webp").write_bytes((out / "c.webp").read_bytes()[:-10])
+    summary, _ = run([src], out, capsys)
+    assert (summary.done, summary.skipped) == (3, 1)
+    for name in ("a.png", "b.jpg", "c.webp"):
+        assert read(out / name).shape == (24, 32, 3), name
+    (out / "d.png").unlink()
+    os.mkfifo(out / "d.png")  # never opened, never replaced
+    summary, lines = run([src], out, capsys)
+    assert (summary.skipped, summary.failed) == (3, 1) and "not a regular file" in errors(lines)[0]

@@ -11,11 +11,13 @@ import time
 import pytest
 
 import gantools
-from clitools import files, write
+import numpy as np
+
+from clitools import files, read, write
 from gantools.cli import main
 from gantools.cli.options import DEFAULT_MAX_PIXELS, PLATFORM
 from gantools.cli.run import parse_colour
-from gantools.plugin import PLATFORM_OPTIONS
+from gantools.plugin import PLATFORM_OPTIONS, Descriptor, Plugin
 
 PLATFORM_FLAGS = (
     "--device", "--precision", "--threads", "--tile", "--weights", "--format", "--quality", "--name",
@@ -147,6 +149,68 @@ def test_run_writes_and_reports(tmp_path, capsys):
     assert "1 done, 0 skipped, 0 failed" in err
     code, _, err = call(capsys, "run", "resize", str(src), "-o", str(tmp_path / "out2"), "-q")
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize("name", [
+    "{stem}.txt", "{stem}", "{stem}.{ext}.bak", "{stem!r}.png", "{stem.__class__}.png", "{stem:>10}.png",
+    "{stem[0]}.png", "{}.png", "{0}.png", "{stem}_{ext}",
+])
+def test_name_takes_only_the_documented_fields_and_an_image_extension(tmp_path, capsys, name):
+    src = write(tmp_path / "in" / "a.png")
+    code, _, err = call(capsys, "run", "resize", str(src.parent), "-o", str(tmp_path / "out"), "--name", name)
+    assert code == 2, err
+    assert err.startswith("error: option --name: ") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+class ToyGenerator(Plugin):
+    """Flat images whose gray level is the seed; counts the images it makes."""
+
+    descriptor = Descriptor("toygen", "generation", "test generator", kind="generator")
+    made = 0
+
+    def process(self, image):
+        return image
+
+    def generate(self, n, seed):
+        type(self).made += n
+        return [np.full((4, 6, 3), (seed + i) % 256, np.uint8) for i in range(n)]
+
+    def interpolate(self, seed_a, seed_b, frames):
+        return self.generate(frames, seed_a)
+
+
+@pytest.fixture
+def toygen():
+    from gantools import registry
+
+    registry.discover()
+    with registry.PLUGINS.scoped():
+        registry.register_plugin(ToyGenerator)
+        ToyGenerator.made = 0
+        yield ToyGenerator
+
+
+def test_generate_skips_existing_outputs_unless_overwrite(tmp_path, capsys, toygen):
+    out, sheet = tmp_path / "out", tmp_path / "sheet.png"
+    write(out / "seed0001.png")  # a complete image: kept
+    sheet.write_text("not an image")  # not a complete image: redone
+    code, stdout, err = call(capsys, "generate", "toygen", "-n", "3", "-o", str(out), "--grid", str(sheet))
+    assert code == 0, err
+    assert files(out) == ["seed0000.png", "seed0001.png", "seed0002.png"]
+    assert read(out / "seed0001.png").shape == (12, 16, 3) and read(out / "seed0002.png")[0, 0, 0] == 2
+    assert "skipped" in stdout and "seed0001.png" in stdout
+    assert read(sheet).ndim == 3  # an incomplete output is redone
+    before = {p: p.read_bytes() for p in (out / "seed0001.png", sheet)}
+    toygen.made = 0
+    code, stdout, _ = call(capsys, "generate", "toygen", "-n", "3", "-o", str(out), "--grid", str(sheet))
+    assert code == 0 and toygen.made == 0 and "skipped" in stdout  # nothing to do: nothing generated
+    assert {p: p.read_bytes() for p in before} == before
+    write(sheet)  # a complete 12x16 image: replaced by the 14x18 grid only with --overwrite
+    code, _, _ = call(capsys, "generate", "toygen", "-n", "3", "-o", str(out), "--grid", str(sheet), "--overwrite")
+    assert code == 0 and read(out / "seed0001.png").shape == (4, 6, 3) and read(sheet).shape == (14, 18, 3)
+    code, _, err = call(capsys, "generate", "toygen", "-n", "2", "-o", str(out), "--grid", str(out / "seed0001.png"))
+    assert code == 2 and err.startswith("error: ") and "--grid" in err
 
 
 def test_parse_colour():

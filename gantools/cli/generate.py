@@ -6,8 +6,10 @@
     gantools generate faces -n 8 --age 60 --gender female -o old/
 
 Every generator gets the same command: the generation flags below, the ``generate`` platform
-options (device, precision, threads, weights) and the plugin's own options (truncation, labels,
-...), which are constructor options like for ``run``. The command drives the plugin through
+options (device, precision, threads, weights, overwrite) and the plugin's own options
+(truncation, labels, ...), which are constructor options like for ``run``. Outputs follow
+``run``'s rule (:func:`gantools.batch_plan.output_status`): an existing complete file is skipped
+and reported unless ``--overwrite``; when every output exists, no plugin is loaded. The command drives the plugin through
 :class:`gantools.plugin.GeneratorPlugin` (``generate(n, seed)``, ``interpolate(a, b, frames)``).
 Torch and the plugin are imported only when a command runs.
 """
@@ -15,6 +17,7 @@ Torch and the plugin are imported only when a command runs.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -96,6 +99,9 @@ def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
 
     req = groups["own"]
     count = check_request(**req)
+    todo = _todo(_targets(req, count), groups["batch"]["overwrite"])
+    if not todo:
+        return 0  # every output exists: the model is not even loaded
     try:
         plugin = load(name, **groups["runtime"], **groups.get("plugin", {}))
         plugin.ensure_setup()
@@ -106,31 +112,72 @@ def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
     if not isinstance(plugin, GeneratorPlugin):
         raise failure(f"plugin {name!r} says it is a generator but has no generate()/interpolate()")
     try:
-        _write(plugin, req, count)
+        _write(plugin, req, count, todo)
     except (OSError, ValueError) as exc:  # ValueError includes gantools.image.ImageError (unwritable paths)
         raise failure(exc) from None
     return 0
 
 
-def _write(plugin: Any, req: dict[str, Any], count: int) -> None:
-    """Generate (or interpolate) and write PNGs / grid / animation as ``req`` asks."""
-    # The writers are generic (lists of HxWx3 BGR uint8 images) but live in the faces package for now.
+def _targets(req: dict[str, Any], count: int) -> list[tuple[str, Path]]:
+    """``(what, path)`` of every file the request writes: ``"animation"``, ``"seed N"``, ``"grid"``.
+
+    A usage error if two of them are the same file (``--grid`` naming one of the images)."""
+    from gantools.image.media import seed_name
+
+    output, grid, seed, walk = req["output"], req["grid"], req["seed"], req["interpolate"]
+    targets: list[tuple[str, Path]] = []
+    if walk is not None:
+        targets.append(("animation", Path(output)))
+    elif output is not None:
+        targets += [(f"seed {s}", Path(output) / seed_name(s)) for s in range(seed, seed + count)]
+    if grid is not None:
+        if any(Path(grid).resolve() == path.resolve() for _, path in targets):
+            raise usage(f"--grid {grid} is also one of the generated files; give it another name")
+        targets.append(("grid", Path(grid)))
+    return targets
+
+
+def _todo(targets: list[tuple[str, Path]], overwrite: bool) -> set[str]:
+    """The targets to write (by ``what``); reports the existing complete ones it skips.
+
+    A failure (exit 1) if a target is a folder or another non-regular file."""
+    from gantools.batch_plan import output_status
+
+    todo, skipped = set(), []
+    for what, path in targets:
+        status = output_status(path)
+        if status == "special":
+            raise failure(f"{path}: exists and is not a regular file; refusing to write over it")
+        if status == "complete" and not overwrite:
+            skipped.append(path)
+        else:
+            todo.add(what)
+    if skipped:
+        names = skipped[0].name if len(skipped) == 1 else f"{skipped[0].name} .. {skipped[-1].name}"
+        typer.echo(f"skipped {len(skipped)} existing file(s) ({names}); --overwrite replaces them")
+    return todo
+
+
+def _write(plugin: Any, req: dict[str, Any], count: int, todo: set[str]) -> None:
+    """Generate (or interpolate) and write the PNGs / grid / animation in ``todo`` (see :func:`_targets`)."""
     from gantools.image import media
 
     output, grid, seed, walk = req["output"], req["grid"], req["seed"], req["interpolate"]
     if walk is not None:
         frames = plugin.interpolate(walk[0], walk[1], count)
-        path = media.write_animation(frames, output, req["fps"])
-        typer.echo(f"wrote {len(frames)} frames ({walk[0]} -> {walk[1]}) to {path}")
-        if grid:
+        if "animation" in todo:
+            path = media.write_animation(frames, output, req["fps"])
+            typer.echo(f"wrote {len(frames)} frames ({walk[0]} -> {walk[1]}) to {path}")
+        if "grid" in todo:
             media.write_grid(frames, grid)
             typer.echo(f"wrote grid {grid}")
         return
     images = plugin.generate(count, seed)
-    if output is not None:
-        paths = media.write_pngs(images, range(seed, seed + count), output)
+    pairs = [(im, s) for im, s in zip(images, range(seed, seed + count)) if f"seed {s}" in todo]
+    if pairs:
+        paths = media.write_pngs([im for im, _ in pairs], [s for _, s in pairs], output)
         typer.echo(f"wrote {len(paths)} images to {output} ({paths[0].name} .. {paths[-1].name})")
-    if grid is not None:
+    if "grid" in todo:
         media.write_grid(images, grid)
         typer.echo(f"wrote grid of {count} images to {grid}")
 

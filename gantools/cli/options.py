@@ -99,7 +99,7 @@ PLATFORM: tuple[Param, ...] = (
     _platform("quality", int, None, "JPEG/WebP quality 1-100, PNG compression 0-9.", "batch", {RUN}),
     _platform("name", str, "{stem}.{ext}", "Output file name template; fields {stem} {ext} {plugin} {scale}.",
               "batch", {RUN}),
-    _platform("overwrite", bool, False, "Replace existing outputs (default: skip them).", "batch", {RUN},
+    _platform("overwrite", bool, False, "Replace existing outputs (default: skip them).", "batch", {RUN, GENERATE},
               "--overwrite"),
     _platform("recursive", bool, False, "Descend into sub-folders of folder inputs.", "batch", {RUN},
               "--recursive", "-r"),

@@ -39,6 +39,20 @@ def sniff(data: bytes) -> ImageFormat | None:
     return next((fmt for fmt in registered() if fmt.accept(prefix)), None)
 
 
+def is_complete(data: bytes) -> bool:
+    """Whether ``data`` is a whole image file: a registered format whose header parses and whose
+    structure is complete (the format's ``complete``), without decoding pixels. A cheap check for
+    "this output was written"; TIFF and BMP are only checked up to their header."""
+    fmt = sniff(data)
+    if fmt is None:
+        return False
+    try:
+        fmt.header(data)
+    except Exception:  # any failure of a header parser means the header is unusable
+        return False
+    return fmt.complete(data)
+
+
 def format_from_name(path: str | os.PathLike) -> str | None:
     """Canonical format for a file name's extension (``".JPG"`` -> ``"jpeg"``), else ``None``."""
     fmt = _BY_SUFFIX.get(Path(path).suffix.lower())
