@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gantools.cli import generate, listing, run, train
+from gantools.cli import export, generate, listing, run, train
 from gantools.cli.errors import FAILURE, INTERRUPTED, USAGE, CliError
 
 try:  # Typer >= 0.29 vendors click; older Typer uses the click package
@@ -28,7 +28,7 @@ app = typer.Typer(
     name="gantools",
     help="GAN image pipelines behind one plugin interface.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (Typer's)
     pretty_exceptions_enable=False,
 )
 
@@ -55,6 +55,7 @@ app.command()(listing.info)
 app.add_typer(run.app)
 app.add_typer(generate.app)
 app.add_typer(train.app)
+app.add_typer(export.app)
 
 
 def _skip_coercing_absent_values() -> None:
