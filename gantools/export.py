@@ -128,7 +128,7 @@ def image_exportable(desc: ModelDescriptor) -> Exportable:
     if desc.model is None:
         raise ExportError(f"the {desc.arch} descriptor holds no network (model=None)")
     m, minimum = max(1, desc.size.multiple), max(1, desc.size.minimum)
-    pad = getattr(desc.size, "pad", True) and m > 1
+    pad = desc.size.pad and m > 1
     low = max(minimum, m) if pad else minimum
     net = copy.deepcopy(desc.model).float().eval().to(memory_format=torch.contiguous_format)
     module = PaddedNet(net, m if pad else 1, desc.scale).eval()
