@@ -51,7 +51,7 @@ class FeatherTiler:
 
     def bands(self, fn: Callable[[Tensor], Tensor], x: Tensor, model: ModelDescriptor, tile: int) -> Bands:
         yield from iter_tiled(fn, x, scale=model.scale, tile=tile, overlap=self.overlap if tile else 0,
-                              multiple=model.size.multiple, min_size=model.size.minimum)
+                              multiple=model.size.multiple, min_size=model.size.minimum, pad_multiple=model.size.pad)
 
 
 @dataclass
@@ -77,13 +77,14 @@ class FrozenStatsTiler:
         size = model.size
         if not tile or max(x.shape[-2:]) <= tile:
             yield 0, run_tiled(fn, x, scale=model.scale, tile=0, overlap=0, multiple=size.multiple,
-                               min_size=size.minimum)
+                               min_size=size.minimum, pad_multiple=size.pad)
             return
         tile = max(tile, self.min_tile(model))
-        small = pad_to(self.stats_image(x), size.multiple, size.minimum)
+        small = pad_to(self.stats_image(x), size.multiple if size.pad else 1, size.minimum)
         with frozen_norm_stats(model.model, small, run=fn):
             yield 0, run_tiled(fn, x, scale=model.scale, tile=tile, overlap=self.overlap(model),
-                               multiple=size.multiple, min_size=size.minimum, feather=self.feather)
+                               multiple=size.multiple, min_size=size.minimum, feather=self.feather,
+                               pad_multiple=size.pad)
 
     def stats_image(self, x: Tensor) -> Tensor:
         """``x`` downscaled (antialiased bicubic) to at most :attr:`stats_pixels` pixels."""
@@ -133,6 +134,10 @@ class ImageRunner:
         self.precision, self.tile = precision, tile
         self.descriptor = model
         self.tiler = tiler_for(model)
+        if isinstance(self.tiler, FeatherTiler) and tile and tile <= self.tiler.overlap:
+            from gantools.plugin import OptionError
+
+            raise OptionError(f"option --tile: {tile} must be 0 (off) or larger than the overlap {self.tiler.overlap}")
         net = model.model.eval().to(self.device)
         if self.device.type == "cpu" and self.resolve(np.uint8) == "bf16":
             net = net.to(memory_format=torch.channels_last)
@@ -167,8 +172,9 @@ class ImageRunner:
         tile = self._tile_for(x, self.tile if tile is None else tile)
         self._used_tile = tile
         if self.tiler is None:
-            yield 0, run_tiled(fn, x, scale=self.scale, tile=0, overlap=0, multiple=self.descriptor.size.multiple,
-                               min_size=self.descriptor.size.minimum)
+            size = self.descriptor.size
+            yield 0, run_tiled(fn, x, scale=self.scale, tile=0, overlap=0, multiple=size.multiple,
+                               min_size=size.minimum, pad_multiple=size.pad)
             return
         with torch.no_grad():
             yield from self.tiler.bands(fn, x, self.descriptor, tile)
@@ -219,13 +225,16 @@ class ImageRunner:
             else:
                 bands = iter([(0, transform(x, lambda t: self.whole(t, precision, tile)))])
             out: np.ndarray | None = None
-            for y0, band in bands:
-                arr = self._to_array(band, layout)
-                if out is None:
-                    h, w = x.shape[-2:]
-                    rows = h * self.scale if transform is None else arr.shape[0]
-                    out = np.empty((rows, arr.shape[1], arr.shape[2]), layout.dtype)
-                out[y0 : y0 + arr.shape[0]] = arr
+            try:
+                for y0, band in bands:
+                    arr = self._to_array(band, layout)
+                    if out is None:
+                        h, w = x.shape[-2:]
+                        rows = h * self.scale if transform is None else arr.shape[0]
+                        out = np.empty((rows, arr.shape[1], arr.shape[2]), layout.dtype)
+                    out[y0 : y0 + arr.shape[0]] = arr
+            finally:  # a generator left suspended in no_grad() would disable grad for the thread when collected
+                getattr(bands, "close", lambda: None)()
         return out
 
     def _smaller_tile(self, exc: RuntimeError, x: Tensor) -> int:
@@ -236,7 +245,14 @@ class ImageRunner:
 
     @staticmethod
     def _to_array(band: Tensor, layout: convert.Layout) -> np.ndarray:
-        band = band.float().clamp(0, 1)
+        """One output band as an array; ``ValueError`` when the network produced NaN or infinity."""
+        import torch
+
+        band = band.float()
+        if not bool(torch.isfinite(band).all()):
+            raise ValueError("the network's output holds NaN or infinite values (damaged weights or a "
+                             "diverged model); no image was written")
+        band = band.clamp(0, 1)
         if layout.gray:
             from kornia.color import rgb_to_grayscale
 

@@ -425,3 +425,12 @@ def test_tiles_are_sized_on_the_working_image(weights: str, monkeypatch) -> None
     assert auto.runner._used_tile == 0
     whole = Stylize(weights=weights, threads=1, size=128, tile=0).process(img)
     assert np.array_equal(out, whole)
+
+
+def test_tiles_of_an_image_that_is_no_multiple_of_the_strides(weights: str) -> None:
+    """Unpadded nets (any size >= 16): tiles keep the stride phase, the last one ends at the edge."""
+    img = scene(203, 299)
+    whole = Stylize(weights=weights, threads=1, tile=0).process(img).astype(np.float32)
+    tiled = Stylize(weights=weights, threads=1, tile=64).process(img).astype(np.float32)
+    assert tiled.shape == whole.shape == img.shape
+    assert np.abs(tiled - whole).mean() < 0.5

@@ -1,7 +1,10 @@
 """Training images from folders (recursive) or zip shards, decoded once and cached in memory.
 
-Sources yield RGB ``uint8`` arrays (HxWx3). Non-image files are skipped and counted; images
-smaller than ``min_side`` are upscaled on load (reported once, as a count). Batches are built by
+Sources yield RGB ``uint8`` arrays (HxWx3). Non-image files are skipped and counted; so are image
+files that cannot be used - empty, not a PNG/JPEG/WebP/TIFF/BMP, corrupt, or with more pixels in
+their header than ``max_pixels`` (the same header check and limit as ``gantools run``, made before
+anything is decoded, so a decompression bomb costs nothing). Images smaller than ``min_side`` are
+upscaled on load (reported once, as a count). Batches are built by
 pure functions of ``(seed, step)`` in worker threads, ahead of the training loop, so that a
 resumed run sees exactly the batches it would have seen.
 """
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+
+from gantools.image import formats
+from gantools.image.codec import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     import torch
@@ -109,11 +115,31 @@ def _scan_zip(path: Path, report: ScanReport) -> None:
             report.skipped.append(f"{path}:{n}")
 
 
+def header_pixels(data: bytes) -> int | None:
+    """Width x height from the header of a supported image, or ``None`` (empty, unknown format or
+    unreadable header). Nothing is decoded."""
+    fmt = formats.sniff(data) if data else None
+    if fmt is None:
+        return None
+    try:
+        (width, height), *_ = fmt.header(data)
+    except Exception:  # noqa: BLE001 - any failure of a header parser means the header is unusable
+        return None
+    return int(width) * int(height)
+
+
 def decode_rgb(data: bytes) -> np.ndarray | None:
-    """Decode bytes to RGB uint8 (HxWx3); 16-bit is reduced, alpha dropped, gray expanded."""
+    """Decode bytes to RGB uint8 (HxWx3); 16-bit is reduced, alpha dropped, gray expanded.
+
+    ``None`` when OpenCV cannot decode ``data`` (empty data included). Check the size first
+    (:func:`header_pixels`): this function has no pixel limit.
+    """
     import cv2
 
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:
+        arr = None
     if arr is None:
         return None
     return np.ascontiguousarray(arr[:, :, ::-1])
@@ -125,7 +151,9 @@ class ImageSet:
     ``transform`` (optional) runs once per image after decoding (e.g. resize faces to 64 px).
     ``min_side``: smaller images are upscaled (Lanczos) so the shorter side equals it, or
     skipped when ``small="skip"`` (for tasks where upscaled images would teach blur).
-    Files that fail to decode are skipped and counted in ``self.bad``.
+    ``max_pixels`` (``None``: no limit) refuses larger images from their header, before decoding.
+    Files that are empty, of an unknown format, corrupt or above ``max_pixels`` are skipped and
+    counted in ``self.bad`` (those above ``max_pixels`` also in ``self.too_large``).
     """
 
     def __init__(
@@ -138,6 +166,7 @@ class ImageSet:
         exclude: Callable[[str], bool] | None = None,
         workers: int = 2,
         log: Callable[[str], None] | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         import cv2
 
@@ -149,12 +178,20 @@ class ImageSet:
         self.skipped = len(report.skipped)
         self.upscaled = 0
         self.too_small = 0
+        self.too_large = 0
 
         def load(item: Item) -> np.ndarray | None:
             try:
-                img = decode_rgb(item.read_bytes())
-            except OSError:
+                data = item.read_bytes()
+            except (OSError, zipfile.BadZipFile):
                 return None
+            pixels = header_pixels(data)
+            if pixels is None:
+                return None
+            if max_pixels is not None and pixels > max_pixels:
+                self.too_large += 1
+                return None
+            img = decode_rgb(data)
             if img is None:
                 return None
             if min_side and min(img.shape[:2]) < min_side and small == "skip":
@@ -179,7 +216,8 @@ class ImageSet:
             if self.skipped:
                 msg += f", {self.skipped} non-image files skipped"
             if self.bad:
-                msg += f", {self.bad} unreadable images skipped"
+                large = f", {self.too_large} of them above {max_pixels} pixels" if self.too_large else ""
+                msg += f", {self.bad} unreadable images skipped{large}"
             if self.too_small:
                 msg += f", {self.too_small} images smaller than {min_side} px skipped"
             if self.upscaled:

@@ -50,13 +50,16 @@ class Faces(Plugin):
     descriptor = Descriptor(
         name="faces",
         task="faces",
-        description="Face generator with age/gender control; process() projects a face into it (GAN inversion)",
+        description="Face generator with age/gender control; process() projects a face into it (GAN inversion) "
+                    "and returns the projection at the generator's resolution (64x64 for the shipped model), "
+                    "not at the input's size",
         scale=1,
         channels=(1, 3, 4),
         tiling=False,
         kind="generator",
         options=(
-            Option("steps", int, 200, "projection: optimisation steps", min=0, max=100_000),
+            Option("steps", int, 200, "projection: optimisation steps; the result has the generator's "
+                   "resolution (e.g. 64x64), not the input's size", min=0, max=100_000),
             Option("age", str, None, "age to render: years (60 means 60-69) or a group (0-2 ... 70+)"),
             Option("gender", str, None, "gender to render: female or male"),
             Option("truncation", float, 1.0, "generation: truncation psi in (0, 1] (lower = more typical faces)",
@@ -87,18 +90,14 @@ class Faces(Plugin):
 
     def _resolve_weights(self) -> Path:
         if self.runtime.weights:
-            path = Path(self.runtime.weights)
-            if not path.is_file():
-                raise OptionError(f"option --weights: {path}: no such file")
-            try:
-                from safetensors import safe_open
+            from gantools.checkpoint import check_task, check_weights_file, peek_metadata
 
-                with safe_open(str(path), framework="pt") as fh:
-                    meta = dict(fh.metadata() or {})
-            except Exception:  # noqa: BLE001 - any unreadable file is the same user error
-                meta = None
+            path = Path(self.runtime.weights)
+            check_weights_file(path)
+            meta = peek_metadata(path)
+            check_task(path, meta, "faces", "a faces generator")
             if meta is not None and meta.get("arch") not in (None, "facegan"):
-                raise OptionError(f"option --weights: {path} is a {meta.get('arch')!r} model, not a faces generator")
+                raise OptionError(f"{path}: a {meta.get('arch')!r} model, not a faces generator")
             return path
         from gantools.weights import shipped
 
@@ -115,15 +114,14 @@ class Faces(Plugin):
         return torch_device(self.runtime.device)
 
     def setup(self) -> None:
-        from gantools_faces.generate import FaceModel
+        from gantools.checkpoint import weights_errors
         from gantools.device import resolve_precision, set_threads
+        from gantools_faces.generate import FaceModel
 
         set_threads(self.runtime.threads)
         precision = resolve_precision(self.runtime.precision, str(self.device), allow_bf16=self.descriptor.bf16)
-        try:
+        with weights_errors(self.weights_path):
             self.face = FaceModel.load(self.weights_path, precision=precision, device=self.device)
-        except (ValueError, KeyError) as exc:
-            raise OptionError(f"option --weights: {exc}") from None
 
     @property
     def resolution(self) -> int:

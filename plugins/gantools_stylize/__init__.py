@@ -60,15 +60,14 @@ class Stylize(Plugin):
         check(self.options["style"], self.runtime.weights)
 
     def setup(self) -> None:
+        from gantools.checkpoint import weights_errors
         from gantools.nn import load_arch
         from gantools.runner import ImageRunner
         from gantools_stylize.loader import resolve
 
         w = resolve(self.options["style"], self.runtime.weights)
-        try:
+        with weights_errors(w.label):
             model = load_arch(w.state, w.arch, w.config)
-        except ValueError as exc:
-            raise ValueError(f"{w.label}: {exc}") from None
         rt = self.runtime
         self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
 

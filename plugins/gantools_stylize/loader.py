@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gantools.plugin import OptionError
 
 TASK = "stylize"
 STYLE_ARCHS = ("stylenet", "cyclegan", "animegan2")
+WHAT = "a style-transfer model"
 TRAIN_HINT = ("train one with `gantools train stylize --style-images PAINTING --content PHOTOS --out runs/mine` "
               "and run it with --weights runs/mine/export.safetensors")
 
@@ -63,8 +63,10 @@ def check(style: str | None, weights: str | None) -> None:
     if style and weights:
         raise OptionError("option --weights replaces --style: give one of them")
     if weights:
-        if not Path(weights).exists():
-            raise OptionError(f"option --weights: {weights}: no such file")
+        from gantools.checkpoint import check_task, check_weights_file, peek_metadata
+
+        check_weights_file(weights)
+        check_task(weights, peek_metadata(weights), TASK, WHAT)
         return
     _shipped_style(style)
 
@@ -95,28 +97,18 @@ def resolve(style: str | None, weights: str | None) -> StyleWeights:
 
 
 def from_file(path: str, label: str | None = None) -> StyleWeights:
-    """Read ``path`` and check it holds a photo -> painting generator we can run."""
-    from gantools.checkpoint import read_state_dict
+    """Read ``path`` and check it holds a photo -> painting generator we can run (``OptionError``
+    ``"<path>: <problem>"`` otherwise, from :func:`gantools.checkpoint.load_weights`)."""
+    from gantools.checkpoint import EXPORT_FORMAT_PREFIX, load_weights
 
     label = label or path
-    try:
-        state, meta = read_state_dict(path)
-    except FileNotFoundError:
-        raise OptionError(f"option --weights: {path}: no such file") from None
-    except ValueError as exc:
-        raise OptionError(f"option --weights: {exc}") from None
-    if meta.get("format", "").startswith("gantools-export"):
+    state, meta = load_weights(path, TASK, WHAT)
+    if meta.get("format", "").startswith(EXPORT_FORMAT_PREFIX):
         return _from_export(path, state, meta, label)
     return _from_third_party(path, state, label)
 
 
 def _from_export(path: str, state: dict, meta: dict, label: str) -> StyleWeights:
-    task = meta.get("task", "?")
-    if task != TASK:
-        raise OptionError(
-            f"{path} is a {task!r} model (exported by `gantools train {task}`), not a style-transfer model; "
-            f"run it with its own plugin"
-        )
     arch = meta.get("arch", "")
     try:
         config = json.loads(meta.get("arch_config") or "{}")

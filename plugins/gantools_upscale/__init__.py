@@ -2,8 +2,11 @@
 
 ``--model`` picks a shipped model (``photo``: GAN-trained for real photos, ``fidelity``:
 L1-trained, highest PSNR), ``--scale`` its variant. ``--weights FILE`` loads a gantools export
-or a third-party checkpoint (Real-ESRGAN RRDBNet / SRVGGNetCompact) instead; its scale comes
-from the file. ``--outscale`` resizes the result to any final factor (Lanczos).
+or a third-party model instead (Real-ESRGAN RRDBNet / SRVGGNetCompact, ESRGAN old-arch, SPAN, or
+a Real-ESRGAN ncnn ``.param``/``.bin`` pair); its scale comes from the file. ``--outscale``
+resizes the result to any final factor (Lanczos). A ``--weights`` file that cannot be used
+(unreadable, another task's export, a network that does not upscale) is one ``OptionError``
+``"<file>: <problem>"``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
 
 MODELS = ("photo", "fidelity")
+WHAT = "an upscale (super-resolution) model"
+ACCEPTS = "gantools upscale exports or Real-ESRGAN RRDBNet / SRVGGNetCompact weights (scale > 1)"
 
 
 @register_plugin
@@ -37,8 +42,12 @@ class Upscale(Plugin):
     )
 
     def check_options(self) -> None:
-        """Check that the shipped model exists (a user's ``--weights`` file is read in :meth:`setup`)."""
+        """Check the shipped model exists, or cheaply that ``--weights`` is a file and not another task's export."""
         if self.runtime.weights:
+            from gantools.checkpoint import check_task, check_weights_file, peek_metadata
+
+            check_weights_file(self.runtime.weights)
+            check_task(self.runtime.weights, peek_metadata(self.runtime.weights), "upscale", WHAT)
             return
         from gantools.weights import shipped
 
@@ -48,12 +57,18 @@ class Upscale(Plugin):
             raise OptionError(f"no shipped upscale model {self.options['model']!r} x{scale} (shipped: {pairs})")
 
     def setup(self) -> None:
-        from gantools.checkpoint import read_state_dict
+        """Read the weights; any problem with them is one ``OptionError`` naming the file."""
+        from gantools.checkpoint import load_weights, weights_errors
         from gantools.nn import load_arch
+        from gantools.nn.ncnn import is_ncnn, load_ncnn
         from gantools.runner import ImageRunner
 
-        state, _ = read_state_dict(self._weights_path())
-        model = load_arch(state)
+        path = self._weights_path()
+        with weights_errors(path):  # an ncnn model (.param/.bin) or a checkpoint
+            model = load_ncnn(path) if is_ncnn(path) else load_arch(load_weights(path, "upscale", WHAT)[0])
+        if model.scale <= 1:
+            raise OptionError(f"{path}: a {model.arch!r} network (x{model.scale:g}), not a super-resolution network; "
+                              f"upscale takes {ACCEPTS}")
         if self.runtime.weights and self.options["scale"] not in (None, model.scale):
             raise OptionError(
                 f"option --scale: {self.options['scale']} contradicts {self.runtime.weights}, a x{model.scale} model"
@@ -69,10 +84,17 @@ class Upscale(Plugin):
         return str(shipped("upscale", name=self.options["model"], scale=self.options["scale"] or 4)[0].verify())
 
     @property
-    def scale(self) -> int:
-        """The model's factor (read from the weights, so this loads them)."""
+    def scale(self) -> float:  # type: ignore[override]
+        """The final factor: ``--outscale`` when given, else the model's (read from the weights, so this loads them)."""
+        if self.options["outscale"] is not None:
+            return self.options["outscale"]
         self.ensure_setup()
         return self.runner.scale
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the result: ``--outscale`` times if given, else the model's scale."""
+        s = self.options["outscale"] or self.scale
+        return max(1, round(height * s)), max(1, round(width * s))
 
     def process(self, image: np.ndarray) -> np.ndarray:
         from gantools.runner import resize_plane
@@ -87,11 +109,11 @@ class Upscale(Plugin):
             alpha = resize_plane(alpha, out.shape[:2]) if bicubic else self.runner.plane(alpha)
         out = merge(out, alpha, layout)
         outscale = self.options["outscale"]
-        if outscale is not None and outscale != self.scale:
+        if outscale is not None and outscale != self.runner.scale:
             import cv2
 
             h, w = image.shape[:2]
             size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
-            interp = cv2.INTER_AREA if outscale < self.scale else cv2.INTER_LANCZOS4
+            interp = cv2.INTER_AREA if outscale < self.runner.scale else cv2.INTER_LANCZOS4
             out = cv2.resize(out, size, interpolation=interp)
         return out
