@@ -329,3 +329,21 @@ def test_shipped_default_model_generates_seed_exact_faces() -> None:
     assert a[0].shape == (64, 64, 3) and a[0].dtype == np.uint8
     assert np.array_equal(a[1], b[0])  # a face depends only on its own seed
     assert a[0].std() > 20 and not np.array_equal(a[0], a[1])  # structured, distinct faces
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_batched_generation_is_seed_exact(precision) -> None:
+    """The shipped model renders BATCH faces per pass; seeds 5..12 in one call == one at a time."""
+    from gantools.weights import shipped
+    from gantools_faces import generate
+
+    found = shipped("faces", name="default")
+    if not found:
+        pytest.skip("no shipped faces model")
+    model = generate.FaceModel.load(found[0].verify(), precision=precision)
+    assert generate.BATCH == 8
+    together = model.generate(8, 5, truncation=0.7)
+    alone = [model.generate(1, s, truncation=0.7)[0] for s in range(5, 13)]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))
+    across = model.generate(11, 2, truncation=0.7)  # 5..12 at other places, across a batch boundary
+    assert all(np.array_equal(a, b) for a, b in zip(across[3:], together))

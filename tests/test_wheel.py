@@ -51,7 +51,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    plugin_packages = {"gantools_resize", "gantools_upscale", "gantools_stylize", "gantools_faces"}
+    plugin_packages = {"gantools_resize", "gantools_upscale", "gantools_stylize", "gantools_faces", "gantools_stylegan"}
     assert tops == {"gantools", *plugin_packages, wheel.name.split("-py3")[0] + ".dist-info"}  # no bare `plugins`
     for needed in ("gantools_resize/__init__.py", "gantools_stylize/loader.py",
                    "gantools/weights_data/__init__.py", "gantools/weights_data/manifest.toml", "gantools/batch.py"):
@@ -63,7 +63,7 @@ def test_wheel_layout(wheel):
     assert any(n.endswith("dist-info/licenses/LICENSE") for n in names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "gantools = gantools.cli:main" in entry_points
-    for name in ("resize", "upscale", "stylize", "faces"):  # built-ins register like third-party plugins
+    for name in ("resize", "upscale", "stylize", "faces", "stylegan"):  # built-ins register like third-party plugins
         assert f"{name} = gantools_{name}" in entry_points
 
 

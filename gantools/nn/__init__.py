@@ -5,7 +5,7 @@ Each family lives in its own module of this package: the ``nn.Module`` and an
 :class:`~gantools.nn.descriptor.ModelDescriptor`. Every module here is imported below, so a new
 family needs no edit to this file. Families: ``srvgg`` (Real-ESRGAN compact, our default SR
 net), ``rrdbnet`` (ESRGAN), ``span`` (SPAN), ``cyclegan`` (ResnetGenerator), ``animegan2``, ``stylenet`` (our
-style-transfer net), ``stylize_pair``, ``facegan``, and the discriminators used in training
+style-transfer net), ``stylize_pair``, ``facegan``, ``stylegan2`` (StyleGAN2 generators), and the discriminators used in training
 (``patch_discriminator``, ``unet_discriminator``, ``face_discriminator``,
 ``stylize_discriminator_pair``). Layers shared by families are in :mod:`gantools.nn.layers`.
 """
