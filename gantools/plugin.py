@@ -13,16 +13,18 @@ all of them, from the network's :class:`gantools.nn.descriptor.ModelDescriptor`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+from gantools.device import check_device
 
 #: Options every ``gantools run`` command has; a plugin option may not reuse these names.
 PLATFORM_OPTIONS = frozenset(
     {
         "device", "precision", "threads", "tile", "weights", "format", "quality", "name",
         "overwrite", "recursive", "from_list", "null", "json", "output", "inputs", "background",
-        "help", "workers", "quiet", "max_pixels", "progress",
+        "help", "workers", "quiet", "max_pixels", "progress", "compare",
     }
 )
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -50,7 +52,8 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        """``--name-with-dashes``; a trailing ``_`` (a Python keyword such as ``class_``) is dropped."""
+        return "--" + self.name.rstrip("_").replace("_", "-")
 
     def validate(self, value: Any) -> Any:
         """Return ``value`` converted to the option's type, or raise :class:`OptionError`."""
@@ -66,6 +69,8 @@ class Option:
                 value = self.type(value)
         except (TypeError, ValueError):
             raise OptionError(f"option {self.flag}: {value!r} is not a valid {self.type.__name__}") from None
+        if isinstance(value, float) and value != value:
+            raise OptionError(f"option {self.flag}: nan is not a number")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise OptionError(f"option {self.flag}: {value!r} is not one of {allowed}")
@@ -145,6 +150,10 @@ class Plugin:
             raise OptionError(f"option --threads: {threads} must be at least 1")
         if tile is not None and tile < 0:
             raise OptionError(f"option --tile: {tile} must be 0 (off) or positive")
+        try:
+            check_device(device)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
         self.runtime = RuntimeConfig(device, precision, threads, tile, weights)
         known = {opt.name: opt for opt in self.descriptor.options}
         for key in options:
@@ -155,6 +164,8 @@ class Plugin:
         }
         self.check_options()
         self._ready = False
+        #: set by a batch: ``progress(done, total)`` for long work inside one ``process`` call
+        self.progress: Callable[[int, int], None] | None = None
 
     # -- hooks ---------------------------------------------------------------------------
     def check_options(self) -> None:
@@ -172,6 +183,17 @@ class Plugin:
     def scale(self) -> int:
         """Output size / input size of this instance (options may change the default)."""
         return self.descriptor.scale
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the result for an input of that size: :attr:`scale` times,
+        rounded, at least one pixel (plugins whose options change it override this)."""
+        s = self.scale
+        return max(1, round(height * s)), max(1, round(width * s))
+
+    def report_progress(self, done: int, total: int) -> None:
+        """Tell the batch's progress display how far ``process`` is (tiles, rows or steps)."""
+        if self.progress is not None:
+            self.progress(done, total)
 
     def ensure_setup(self) -> None:
         if not self._ready:

@@ -121,12 +121,21 @@ class Registry(Generic[T]):
 
 @dataclass
 class Entry:
-    """One row of the registry: a plugin class, or a broken third-party entry point."""
+    """One row of the registry: a plugin class, or a broken third-party entry point.
+
+    ``status``: ``ok``; ``broken`` (``error`` says why: an import error, or nothing registered);
+    ``ignored`` (a plugin whose name another plugin already has; ``error`` names that one).
+    """
 
     name: str
     source: str
     cls: type[Plugin] | None = None
     error: str | None = None
+    ignored: bool = False
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.cls is not None else "ignored" if self.ignored else "broken"
 
     @property
     def descriptor(self) -> Descriptor | None:
@@ -165,20 +174,64 @@ def register_plugin(cls: type[Plugin]) -> type[Plugin]:
         if opt.type not in (int, float, str, bool):
             raise RegistrationError(f"plugin {desc.name!r}: option {opt.name!r} has unsupported type")
         seen.add(opt.name)
+    taken = PLUGINS.get(desc.name) if desc.name in PLUGINS else None
+    if (taken is not None and _current_source != "gantools" and taken.cls is not cls
+            and _qualname(taken.cls) != _qualname(cls)):  # an entry point reusing a taken name: listed, not fatal
+        _record_duplicate(desc.name, _current_source)
+        return cls
     PLUGINS.register(desc.name, Entry(desc.name, _current_source, cls), source=_current_source)
     return cls
 
 
+def _builtin_first(ep: Any) -> bool:
+    """Sort key: gantools' own entry points load first, so a built-in name stays the built-in's."""
+    return not (ep.dist is not None and ep.dist.name == "gantools")
+
+
+def _record_problem(key: str, source: str, error: str, ignored: bool = False) -> None:
+    """List an entry point that gave no usable plugin (shown by ``gantools list`` with ``error``)."""
+    if key not in PLUGINS:
+        PLUGINS.register(key, Entry(key, source, error=error, ignored=ignored), source)
+
+
+def _record_duplicate(name: str, source: str) -> None:
+    taken = PLUGINS.get(name)
+    _record_problem(f"{name} ({source})", source, f"the name {name!r} is already used by {taken.source}",
+                    ignored=True)
+
+
+def _check_registered(ep: Any, obj: Any, source: str, before: set[str]) -> None:
+    """After loading ``ep``: register a ``module:Class``; flag a name clash or a module that registered nothing.
+
+    A plugin whose name is already taken (by a built-in or an earlier package) is listed as
+    ``"NAME (source)"`` with a warning instead of replacing or silently losing it.
+    """
+    if isinstance(obj, type) and issubclass(obj, Plugin):
+        name = obj.descriptor.name
+        taken = PLUGINS.get(name) if name in PLUGINS else None
+        if taken is None or taken.cls is obj or _qualname(taken.cls) == _qualname(obj):
+            register_plugin(obj)
+            return
+        _record_duplicate(name, source)
+        return
+    if set(PLUGINS.names()) == before and not any(
+            e.cls is not None and e.cls.__module__ == getattr(obj, "__name__", None) for _, e in PLUGINS.items()):
+        _record_problem(ep.name, source, "registered no plugin (a module must use @register_plugin on a "
+                        "Plugin class, or the entry point must name module:Class)")
+
+
 def _import_entry_points() -> None:
     global _current_source
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_builtin_first):
         source = f"{ep.dist.name if ep.dist else 'entry point'} ({ep.value})"
         _current_source = source
         try:
+            before = set(PLUGINS.names())
             obj = ep.load()
-            if isinstance(obj, type) and issubclass(obj, Plugin) and obj.descriptor.name not in PLUGINS:
-                register_plugin(obj)
-        except Exception as exc:  # a broken third-party plugin must not break gantools
+            _check_registered(ep, obj, source, before)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken third-party plugin (even sys.exit()) must not break gantools
             if ep.name not in PLUGINS:
                 PLUGINS.register(ep.name, Entry(ep.name, source, error=f"{type(exc).__name__}: {exc}"), source)
         finally:

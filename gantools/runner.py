@@ -145,6 +145,8 @@ class ImageRunner:
             p.requires_grad_(False)
         model.model = net
         self._used_tile = 0
+        #: ``progress(rows done, rows)`` after each output band (a plugin connects its ``report_progress``)
+        self.progress: Callable[[int, int], None] | None = None
 
     @property
     def scale(self) -> int:
@@ -233,6 +235,8 @@ class ImageRunner:
                         rows = h * self.scale if transform is None else arr.shape[0]
                         out = np.empty((rows, arr.shape[1], arr.shape[2]), layout.dtype)
                     out[y0 : y0 + arr.shape[0]] = arr
+                    if self.progress is not None:
+                        self.progress(y0 + arr.shape[0], out.shape[0])
             finally:  # a generator left suspended in no_grad() would disable grad for the thread when collected
                 getattr(bands, "close", lambda: None)()
         return out

@@ -85,7 +85,7 @@ def third_party(tmp_path_factory) -> dict[str, str]:
 def test_broken_third_party_plugin_is_listed_and_others_keep_working(third_party):
     proc = cli("list", env=third_party)
     assert proc.returncode == 0, proc.stderr
-    rows = {line.split()[1]: line for line in proc.stdout.decode().splitlines() if line.startswith("│")}
+    rows = {line.split("\t")[0]: line for line in proc.stdout.decode().splitlines()}  # not a TTY: tab-separated
     assert "ok" in rows["resize"] and "ok" in rows["invert"] and "ok" in rows["flip"]
     assert "broken" in rows["broken"] and "ImportError: needs libfrobnicate 3" in rows["broken"]
 

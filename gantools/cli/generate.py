@@ -1,6 +1,7 @@
 """``gantools generate NAME``: new images from a generator plugin (``descriptor.kind == "generator"``).
 
     gantools generate faces -n 64 --seed 7 -o faces/                  # seed0007.png .. seed0070.png
+    gantools generate faces --seeds 0-35,42 -o faces/                  # seed0000.png .. seed0035.png, seed0042.png
     gantools generate faces -n 16 --seed 7 --grid sheet.png --truncation 0.7
     gantools generate faces --interpolate 7 42 --frames 48 -o walk.gif   # or walk.mp4
     gantools generate faces -n 8 --age 60 --gender female -o old/
@@ -21,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from gantools.cli.errors import failure, usage
-from gantools.cli.options import GENERATE, PLATFORM_PANEL, Param, make_command, option_param, platform
+from gantools.cli.options import GENERATE, PLATFORM_PANEL, Param, SwitchCommand, make_command, option_param, platform
 from gantools.cli.plugins import PluginGroup
 
 #: The flags of ``gantools generate NAME`` itself (a plugin option may not reuse these names).
 GENERATION: tuple[Param, ...] = (
     Param("count", int, None, "Number of images: seeds SEED .. SEED+N-1 [default: 1].", ("-n", "--count")),
     Param("seed", int, 0, "First seed; image i depends only on seed+i.", ("--seed",)),
+    Param("seeds", str, None, "Seeds as a list of numbers and ranges, e.g. 0-35,42 (instead of -n/--seed).",
+          ("--seeds",), extra={"metavar": "LIST"}),
     Param("output", str, None, "Folder for seedNNNN.png files; a .gif/.mp4 file with --interpolate.",
           ("-o", "--output")),
     Param("grid", str, None, "Also write the images as one grid sheet (e.g. sheet.png).", ("--grid",)),
@@ -40,7 +42,7 @@ GENERATION: tuple[Param, ...] = (
 )
 
 
-class GenerateCommand(TyperCommand):
+class GenerateCommand(SwitchCommand):
     """Catches ``--interpolate`` with fewer than two seeds before click reads a flag as a seed."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -66,17 +68,37 @@ def generate_command(cls: type) -> Any:
                         no_args_is_help=False, cls=GenerateCommand)
 
 
-def check_request(count: int | None, seed: int, output: str | None, grid: str | None,
-                  interpolate: tuple[int, int] | None, frames: int, fps: float) -> int:
-    """Usage errors of a generation request, before any plugin is loaded; returns the image count."""
+def parse_seeds(text: str) -> list[int]:
+    """``"0-35,42"`` -> ``[0, 1, ..., 35, 42]`` (StyleGAN's notation; order kept, repeats dropped)."""
+    seeds: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise usage(f"option --seeds: {part!r} is not a seed or a range A-B (e.g. --seeds 0-35,42)")
+        a, b = int(low), int(high or low)
+        if b < a:
+            raise usage(f"option --seeds: range {part} runs backwards; write {b}-{a}")
+        seeds += range(a, b + 1)
+    return list(dict.fromkeys(seeds))
+
+
+def check_request(count: int | None, seed: int, seeds: str | None, output: str | None, grid: str | None,
+                  interpolate: tuple[int, int] | None, frames: int, fps: float) -> list[int]:
+    """Usage errors of a generation request, before any plugin is loaded.
+
+    Returns the seeds to generate (empty for an interpolation, which has ``frames`` images)."""
+    if seeds is not None and (count is not None or seed != 0 or interpolate is not None):
+        raise usage("--seeds lists the seeds itself: leave out -n, --seed and --interpolate")
     if interpolate is None:
         n = 1 if count is None else count
         if n < 1:
             raise usage(f"option -n: {n} images: give at least 1")
         if output is None and grid is None:
             raise usage("give -o FOLDER for one PNG per image and/or --grid FILE for a sheet")
+        if seed < 0:
+            raise usage("seeds must be 0 or more")
+        return parse_seeds(seeds) if seeds is not None else list(range(seed, seed + n))
     else:
-        n = frames
         if count is not None:
             raise usage("-n and --interpolate exclude each other (an interpolation has --frames)")
         if output is None:
@@ -87,9 +109,9 @@ def check_request(count: int | None, seed: int, output: str | None, grid: str | 
             raise usage(f"option --frames: {frames}: give at least 2")
         if not fps > 0:
             raise usage(f"option --fps: {fps}: must be positive")
-    if seed < 0 or (interpolate is not None and min(interpolate) < 0):
+    if seed < 0 or min(interpolate) < 0:
         raise usage("seeds must be 0 or more")
-    return n
+    return []
 
 
 def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
@@ -98,8 +120,8 @@ def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
     from gantools.registry import load
 
     req = groups["own"]
-    count = check_request(**req)
-    todo = _todo(_targets(req, count), groups["batch"]["overwrite"])
+    seeds = check_request(**req)
+    todo = _todo(_targets(req, seeds), groups["batch"]["overwrite"])
     if not todo:
         return 0  # every output exists: the model is not even loaded
     try:
@@ -112,24 +134,24 @@ def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
     if not isinstance(plugin, GeneratorPlugin):
         raise failure(f"plugin {name!r} says it is a generator but has no generate()/interpolate()")
     try:
-        _write(plugin, req, count, todo)
+        _write(plugin, req, seeds, todo)
     except (OSError, ValueError) as exc:  # ValueError includes gantools.image.ImageError (unwritable paths)
         raise failure(exc) from None
     return 0
 
 
-def _targets(req: dict[str, Any], count: int) -> list[tuple[str, Path]]:
+def _targets(req: dict[str, Any], seeds: list[int]) -> list[tuple[str, Path]]:
     """``(what, path)`` of every file the request writes: ``"animation"``, ``"seed N"``, ``"grid"``.
 
     A usage error if two of them are the same file (``--grid`` naming one of the images)."""
     from gantools.image.media import seed_name
 
-    output, grid, seed, walk = req["output"], req["grid"], req["seed"], req["interpolate"]
+    output, grid, walk = req["output"], req["grid"], req["interpolate"]
     targets: list[tuple[str, Path]] = []
     if walk is not None:
         targets.append(("animation", Path(output)))
     elif output is not None:
-        targets += [(f"seed {s}", Path(output) / seed_name(s)) for s in range(seed, seed + count)]
+        targets += [(f"seed {s}", Path(output) / seed_name(s)) for s in seeds]
     if grid is not None:
         if any(Path(grid).resolve() == path.resolve() for _, path in targets):
             raise usage(f"--grid {grid} is also one of the generated files; give it another name")
@@ -158,13 +180,24 @@ def _todo(targets: list[tuple[str, Path]], overwrite: bool) -> set[str]:
     return todo
 
 
-def _write(plugin: Any, req: dict[str, Any], count: int, todo: set[str]) -> None:
+def _runs(seeds: list[int]) -> list[tuple[int, int]]:
+    """``(first seed, count)`` of each run of consecutive seeds, in order."""
+    runs: list[tuple[int, int]] = []
+    for s in seeds:
+        if runs and runs[-1][0] + runs[-1][1] == s:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((s, 1))
+    return runs
+
+
+def _write(plugin: Any, req: dict[str, Any], seeds: list[int], todo: set[str]) -> None:
     """Generate (or interpolate) and write the PNGs / grid / animation in ``todo`` (see :func:`_targets`)."""
     from gantools.image import media
 
-    output, grid, seed, walk = req["output"], req["grid"], req["seed"], req["interpolate"]
+    output, grid, walk = req["output"], req["grid"], req["interpolate"]
     if walk is not None:
-        frames = plugin.interpolate(walk[0], walk[1], count)
+        frames = plugin.interpolate(walk[0], walk[1], req["frames"])
         if "animation" in todo:
             path = media.write_animation(frames, output, req["fps"])
             typer.echo(f"wrote {len(frames)} frames ({walk[0]} -> {walk[1]}) to {path}")
@@ -172,14 +205,14 @@ def _write(plugin: Any, req: dict[str, Any], count: int, todo: set[str]) -> None
             media.write_grid(frames, grid)
             typer.echo(f"wrote grid {grid}")
         return
-    images = plugin.generate(count, seed)
-    pairs = [(im, s) for im, s in zip(images, range(seed, seed + count)) if f"seed {s}" in todo]
+    images = [im for first, n in _runs(seeds) for im in plugin.generate(n, first)]
+    pairs = [(im, s) for im, s in zip(images, seeds) if f"seed {s}" in todo]
     if pairs:
         paths = media.write_pngs([im for im, _ in pairs], [s for _, s in pairs], output)
         typer.echo(f"wrote {len(paths)} images to {output} ({paths[0].name} .. {paths[-1].name})")
     if "grid" in todo:
         media.write_grid(images, grid)
-        typer.echo(f"wrote grid of {count} images to {grid}")
+        typer.echo(f"wrote grid of {len(images)} images to {grid}")
 
 
 class GenerateGroup(PluginGroup):

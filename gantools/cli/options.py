@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal, Mapping, Optional, Sequence
 
 import typer
+from typer.core import TyperCommand
+
+from gantools.cli.errors import usage
 
 #: ``gantools.image.DEFAULT_MAX_PIXELS`` (its codec imports OpenCV: not at start-up; a test checks it).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -82,21 +85,24 @@ def _platform(name: str, type_: Any, default: Any, help: str, group: str, comman
 #: or ``train``. A plugin option may not reuse these names (``gantools.plugin.PLATFORM_OPTIONS``).
 PLATFORM: tuple[Param, ...] = (
     _platform("inputs", list[str], None, "Image files, folders, globs, or - for one image on stdin.", "io", {RUN},
-              argument=True, extra={"metavar": "INPUTS"}),
+              argument=True, extra={"metavar": "INPUTS..."}),
     _platform("output", str, REQUIRED, "Output folder, file name (one input), or - for stdout.", "io", {RUN},
               "--output", "-o"),
-    _platform("device", str, "cpu", "cpu, cuda, cuda:N or auto.", "runtime", {RUN, GENERATE, TRAIN}),
+    _platform("device", str, "auto", "auto (CUDA or MPS when present, else CPU), cpu, cuda, cuda:N or mps.",
+              "runtime", {RUN, GENERATE, TRAIN}),
     _platform("precision", PRECISIONS, "auto", "auto = bf16 where the CPU has AMX or AVX512-BF16 and the plugin "
               "allows it; 16-bit input is always fp32.", "runtime", {RUN, GENERATE, TRAIN}),
     _platform("threads", int, None, "Torch threads (default: all cores).", "runtime", {RUN, GENERATE, TRAIN},
               extra={"min": 1}),
-    _platform("tile", int, None, "Tile size in pixels for large images (0 = off).", "runtime", {RUN},
+    _platform("tile", int, None, "Tile size in pixels for large images (0 = off) [default: automatic, from the image size and "
+              "memory].", "runtime", {RUN},
               extra={"min": 0}),
     _platform("weights", str, None, "Weights file instead of the shipped ones (e.g. RUN/export.safetensors).",
               "runtime", {RUN, GENERATE}),
     _platform("format", FORMATS, None, "Output format (default: the input's; png for stdin).", "batch", {RUN},
               extra={"case_sensitive": False}),
-    _platform("quality", int, None, "JPEG/WebP quality 1-100, PNG compression 0-9.", "batch", {RUN}),
+    _platform("quality", int, None, "JPEG/WebP quality 1-100, PNG compression 0-9 [default: 95 for JPEG/WebP, 3 for PNG].",
+              "batch", {RUN}),
     _platform("name", str, "{stem}.{ext}", "Output file name template; fields {stem} {ext} {plugin} {scale}.",
               "batch", {RUN}),
     _platform("overwrite", bool, False, "Replace existing outputs (default: skip them).", "batch", {RUN, GENERATE},
@@ -114,9 +120,45 @@ PLATFORM: tuple[Param, ...] = (
     _platform("max_pixels", int, DEFAULT_MAX_PIXELS, "Refuse images with more pixels than this (0 = no limit).",
               "batch", {RUN}, extra={"min": 0}),
     _platform("workers", int, None, "Decode/encode threads (default: up to 4).", "batch", {RUN}, extra={"min": 1}),
+    _platform("compare", bool, False, "Also write NAME_compare.png next to each result: the input enlarged "
+              "with Lanczos | the result.", "io", {RUN}, "--compare"),
     _platform("quiet", bool, False, "Only errors and warnings; no progress or summary.", "batch", {RUN, TRAIN},
               "--quiet", "-q"),
 )
+
+
+def plain_help() -> None:
+    """Help shows a switch as a switch and an argument by its metavar only (``INPUTS...``).
+
+    Typer 0.29 prints a type after every parameter (``--overwrite <bool>``, ``INPUTS
+    <list[str]>``), which reads as if a switch took a value. Installed once when this module is
+    imported; if Typer's internals differ, this does nothing.
+    """
+    from typer import core
+
+    for cls, plain in ((getattr(core, "TyperOption", None), lambda p: p.is_flag),
+                       (getattr(core, "TyperArgument", None), lambda p: p.metavar is not None or p.nargs != 1)):
+        original = getattr(cls, "display_type_rich", None)
+        if original is None or getattr(original, "__wrapped_by_gantools__", False):
+            continue
+
+        def display_type_rich(self: Any, ctx: Any, _original: Any = original, _plain: Any = plain) -> Any:
+            return None if _plain(self) else _original(self, ctx)
+
+        display_type_rich.__wrapped_by_gantools__ = True  # type: ignore[attr-defined]
+        cls.display_type_rich = display_type_rich  # type: ignore[union-attr]
+    usage_name = getattr(core.TyperArgument, "_usage_display_name", None)
+    if usage_name is not None and not getattr(usage_name, "__wrapped_by_gantools__", False):
+
+        def _usage_display_name(self: Any) -> str:  # "INPUTS..." is not repeated as "[INPUTS...]..."
+            name = usage_name(self)
+            return name[:-3] if name.endswith("...]...") else name
+
+        _usage_display_name.__wrapped_by_gantools__ = True  # type: ignore[attr-defined]
+        core.TyperArgument._usage_display_name = _usage_display_name  # type: ignore[attr-defined]
+
+
+plain_help()
 
 
 def platform(command: str) -> list[Param]:
@@ -133,7 +175,34 @@ def option_param(option: Any) -> Param:
     type_: Any = Literal[tuple(option.choices)] if option.choices else option.type  # type: ignore[valid-type]
     decls = (f"{option.flag}/--no-{option.flag[2:]}",) if option.type is bool else (option.flag,)
     bounds = {"min": option.min, "max": option.max} if option.type in (int, float) else {}
+    if option.type is float and not option.choices:  # nan passes range checks: say what is wrong
+        bounds["parser"] = _finite_float
     return Param(option.name, type_, option.default, option.help, decls, "plugin", extra=bounds)
+
+
+def _finite_float(text: Any) -> float:
+    """A float option's value; ``nan`` is a usage error (the plugin's ``Option`` checks the range)."""
+    value = float(text)
+    if value != value:
+        raise ValueError(f"{text} is not a number")
+    return value
+
+
+#: words that a user may write after a switch, thinking it takes a value
+BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
+
+
+class SwitchCommand(TyperCommand):
+    """A command whose switches take no value: ``--overwrite true`` is a usage error, not an input ``true``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        switches = {o for p in self.params if getattr(p, "is_flag", False) for o in (*p.opts, *p.secondary_opts)}
+        for arg, after in zip(args, args[1:]):
+            if arg == "--":
+                break
+            if arg in switches and after.lower() in BOOL_WORDS:
+                raise usage(f"{arg} is a switch and takes no value: write {arg} alone, not {arg} {after}")
+        return super().parse_args(ctx, args)
 
 
 def make_command(name: str, params: Sequence[tuple[Param, str | None]], callback: Callable[[dict], Any], *,
@@ -141,7 +210,7 @@ def make_command(name: str, params: Sequence[tuple[Param, str | None]], callback
     """A click command called ``name`` with ``params`` (each with its help panel).
 
     ``callback`` gets ``{group: {name: value}}`` and returns the exit code. ``unset`` makes every
-    non-flag default ``None`` (see :meth:`Param.parameter`); ``cls`` is a ``TyperCommand`` subclass.
+    non-flag default ``None`` (see :meth:`Param.parameter`); ``cls`` is a :class:`SwitchCommand` subclass.
     """
     groups = {p.name: p.group for p, _ in params}
 
@@ -154,5 +223,5 @@ def make_command(name: str, params: Sequence[tuple[Param, str | None]], callback
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [p.parameter(panel, unset=unset) for p, panel in params])
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    single.command(name=name, help=help, no_args_is_help=no_args_is_help, cls=cls)(command)
+    single.command(name=name, help=help, no_args_is_help=no_args_is_help, cls=cls or SwitchCommand)(command)
     return typer.main.get_command(single)

@@ -9,6 +9,7 @@ plugin options build the plugin (:func:`gantools.api.load`), batch options run i
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import typer
@@ -16,7 +17,11 @@ import typer
 from gantools.cli.errors import CliError, usage
 from gantools.cli.options import PLATFORM_PANEL, RUN, make_command, option_param, platform
 from gantools.cli.plugins import PluginGroup
+from gantools.distributed.options import ENGINE_PANEL, ENGINE_PARAMS, run_with_engine
 
+#: ``-o`` extensions that are clearly not an image file (video, animation, documents, HEIF/AVIF)
+NOT_IMAGE_SUFFIXES = frozenset({".gif", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".heic", ".avif", ".pdf",
+                                ".jxl", ".svg"})
 NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "gray": (128, 128, 128), "grey": (128, 128, 128)}
 
 
@@ -42,6 +47,7 @@ def run_command(cls: type) -> Any:
     d = cls.descriptor
     params = [(p, PLATFORM_PANEL) for p in platform(RUN)]
     params += [(option_param(o), f"{d.name} options") for o in d.options]
+    params += [(p, ENGINE_PANEL) for p in ENGINE_PARAMS]  # gantools.distributed: --engine ray and its flags
     return make_command(d.name, params, functools.partial(_run, d.name),
                         help=f"{d.description}\n\nx{d.scale:g}, task {d.task}.")
 
@@ -55,12 +61,68 @@ def _run(name: str, groups: dict[str, dict[str, Any]]) -> int:
     batch["progress"] = "off" if batch.pop("quiet") else "auto"
     batch["background"] = parse_colour(batch["background"])
     batch["max_pixels"] = batch["max_pixels"] or None
+    check_output_name(io["inputs"] or [], io["output"], batch["from_list"])
+    if io["compare"] and io["output"] == "-":
+        raise usage("--compare writes NAME_compare.png next to each result: give -o a file or folder, not -")
     plugin = api.load(name, **groups["runtime"], **groups.get("plugin", {}))
     try:
-        summary = api.run(plugin, io["inputs"] or [], io["output"], **batch)
+        summary = run_with_engine(plugin, io["inputs"] or [], io["output"], batch, groups.get("engine", {}))
     except BatchError as exc:
         raise CliError(str(exc), exc.exit_code) from None
+    if io["compare"]:
+        for result in summary.files:
+            if result.status == "done" and result.output:
+                write_compare(result.input, result.output)
     return summary.exit_code
+
+
+def check_output_name(inputs: list[str], output: str, from_list: str | None) -> None:
+    """A usage error when ``-o`` looks like a file of a format ``run`` cannot write.
+
+    ``-o a.gif`` / ``-o a.mp4`` (a video, animation or other non-image extension), or any
+    extension that is no image format for one input file or ``-``, would otherwise silently
+    become a folder. An existing folder, a name ending in ``/`` and a name without an extension
+    stay folders (the documented rule).
+    """
+    from gantools.image.formats import FORMATS, format_from_name
+
+    if output == "-" or output.endswith(("/", os.sep)) or os.path.isdir(output):
+        return
+    suffix = os.path.splitext(os.path.basename(output))[1]
+    exts = ", ".join(sorted(set(FORMATS.values())))
+    if suffix.lower() in NOT_IMAGE_SUFFIXES:
+        raise usage(f"-o {output}: {suffix} is not an image format gantools writes ({exts}); "
+                    f"for a folder, write -o {output}/")
+    single = from_list is None and len(inputs) == 1 and (inputs[0] == "-" or os.path.isfile(inputs[0]))
+    if single and suffix and format_from_name(output) is None:
+        raise usage(f"-o {output}: {suffix} is not an image format gantools writes ({exts}); "
+                    f"for a folder, write -o {output}/")
+
+
+def write_compare(source: str, result: str) -> str:
+    """Write ``NAME_compare.png`` next to ``result``: ``source`` enlarged (Lanczos) to its size | ``result``.
+
+    Both sides are shown as 8-bit BGR (gray expanded, alpha dropped, 16-bit reduced); returns the path."""
+    import cv2
+    import numpy as np
+
+    from gantools.image import encode_image, read_image, write_atomic
+
+    def bgr8(image: np.ndarray) -> np.ndarray:
+        if image.dtype == np.uint16:
+            image = (image.astype(np.uint32) + 128) // 257
+        image = image.astype(np.uint8)
+        if image.ndim == 2:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return image[..., :3]
+
+    before, after = bgr8(read_image(source, max_pixels=None).image), bgr8(read_image(result, max_pixels=None).image)
+    h, w = after.shape[:2]
+    enlarged = cv2.resize(before, (w, h), interpolation=cv2.INTER_LANCZOS4)
+    stem, _ = os.path.splitext(result)
+    path = f"{stem}_compare.png"
+    write_atomic(path, encode_image(np.hstack([enlarged, after]), "png"))
+    return path
 
 
 class RunGroup(PluginGroup):

@@ -157,7 +157,7 @@ class Faces(Plugin):
         color, alpha, layout = convert.split(image)
         res = self.face.resolution
         target = prepare_target(color, res)
-        proj = project(self.face, target, self.options["steps"])
+        proj = project(self.face, target, self.options["steps"], progress=self.report_progress)
         self.last_psnr, self.last_labels = proj.psnr, (proj.age, proj.gender)
         out_img, w_out = proj.image, proj.w
         if self.age is not None or self.gender is not None:

@@ -16,6 +16,7 @@ Re-rendering with other labels moves ``w`` by the difference of the label-pair m
 from __future__ import annotations
 
 import math
+from typing import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,10 +119,12 @@ def start_point(model: FaceModel, target: torch.Tensor, ssim_weight: float = 1.0
 
 
 def project(model: FaceModel, target: torch.Tensor, steps: int = 200, *, lr: float = 0.1,
-            ssim_weight: float = 1.0, noise: float = 0.05, seed: int = 0) -> Projection:
+            ssim_weight: float = 1.0, noise: float = 0.05, seed: int = 0,
+            progress: Callable[[int, int], None] | None = None) -> Projection:
     """Optimise ``w`` to reconstruct ``target`` (1, 3, R, R) in [0, 1] (see the module docstring).
 
-    Deterministic for a given ``seed``. ``steps`` 0 returns the start point.
+    Deterministic for a given ``seed``. ``steps`` 0 returns the start point. ``progress(step, steps)``
+    is called after each optimisation step.
     """
     from gantools.device import autocast
 
@@ -152,6 +155,8 @@ def project(model: FaceModel, target: torch.Tensor, steps: int = 200, *, lr: flo
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if progress is not None:
+            progress(step + 1, steps)
     final = w.detach().clone()
     if steps:
         final_loss = float(reconstruction_loss(model.render(final), target, ssim_weight))

@@ -70,6 +70,7 @@ class Stylize(Plugin):
             model = load_arch(w.state, w.arch, w.config)
         rt = self.runtime
         self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
+        self.runner.progress = self.report_progress  # the batch's bar advances per tile band
 
     # -- processing ------------------------------------------------------------------------
     def process(self, image: np.ndarray) -> np.ndarray:

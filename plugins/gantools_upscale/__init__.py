@@ -75,6 +75,7 @@ class Upscale(Plugin):
             )
         rt = self.runtime
         self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
+        self.runner.progress = self.report_progress  # the batch's bar advances per tile band
 
     def _weights_path(self) -> str:
         if self.runtime.weights:
