@@ -27,10 +27,19 @@ age, so the last names in sorted order are mostly ages 57-99 and 6-9). Every fac
    against the same distance for the held-back real faces. Only names and distances are reported.
 4. Generation speed, fp32 and bf16, at ``--threads``: ``generate(64, seed)`` (one synthesis pass
    per face, the reproducibility contract) and one batched synthesis pass of 64 ``w``.
+5. Frechet distance (x100) in the 128-D embedding space of dlib's face-recognition ResNet: each
+   face at 64 px, then 128 px; 5-point landmarks (``shape_predictor_5_face_landmarks.dat``) with
+   the whole frame as the box, ``get_face_chip(size=150, padding=0.25)``, ``compute_face_descriptor``.
+   Rows (``--fd-n`` faces each, default 1000): generated vs real A, the floor real B vs real A and
+   the control real B blurred (sigma 1 px at 64 px) vs real A; A and B are two disjoint random sets
+   of training faces (the held-back set has only 1,000 faces and another label distribution).
+   ``dlib-bin`` and ``face_recognition_models`` are not gantools dependencies: ``pip download
+   --no-deps`` puts them in ``bench/.cache/`` (once) and the embedder runs in a child process.
 
 Targets: Haar rate of generated >= 0.90; SWD (mean over levels) of generated vs half B <= 3 x the
 floor; no generated face nearer its nearest training face than the 1st percentile of the real
-held-back faces' distances. Exit status 1 when a target fails.
+held-back faces' distances; embedding FD of generated vs real A <= 3 x the floor. Exit status 1
+when a target fails.
 
     python bench/faces.py                                               # shipped model -> bench/results/faces.md
     python bench/faces.py --weights runs/faces/export.safetensors --n 100 --out /tmp/faces.md
@@ -44,6 +53,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -63,11 +73,15 @@ OPENCV4 = "opencv-python-headless==4.10.0.84"
 OPENCV4_DIR = CACHE / "opencv-python-headless-4.10.0.84"
 CASCADE_NAME = "haarcascade_frontalface_default.xml"
 CASCADE = OPENCV4_DIR / "cv2" / "data" / CASCADE_NAME
+DLIB, DLIB_MODELS_PKG = "dlib-bin==20.0.1.post1", "face_recognition_models==0.3.0"
+DLIB_DIR = CACHE / "dlib-bin-20.0.1.post1"
+DLIB_MODELS = ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
 SIZE = 64  # every face is compared at 64 px
 HAAR_PARAMS = {"scaleFactor": 1.1, "minNeighbors": 5, "minSize": (40, 40)}
 SWD_PATCH, SWD_PER_IMAGE, SWD_LEVELS, SWD_DIRS, SWD_REPEATS = 7, 128, 3, 128, 4
-TARGETS = {"haar": 0.90, "swd_ratio": 3.0}
-SPLIT_SEED, NOISE_SEED, SHUFFLE_SEED, SWD_SEED = 2018, 1, 2, 3
+TARGETS = {"haar": 0.90, "swd_ratio": 3.0, "fd_ratio": 3.0}
+SPLIT_SEED, NOISE_SEED, SHUFFLE_SEED, SWD_SEED, FD_SEED = 2018, 1, 2, 3, 4
+FD_BLUR = 1.0  # sigma (px at SIZE) of the blurred-real control
 
 #: Child-process detector: argv = gray stack (.npy), cascade, detectMultiScale params (JSON), output (.npy).
 HAAR_WORKER = """
@@ -124,22 +138,38 @@ def haar_runtime(cache: Path = OPENCV4_DIR) -> Path | None:
     raise FileNotFoundError(f"no OpenCV with CascadeClassifier: {cache} is not unpacked (see fetch_opencv4)")
 
 
+def pip_download(spec: str, pattern: str, only_binary: bool = True) -> Path:
+    """``pip download --no-deps spec`` into ``bench/.cache/wheels`` (once); the newest file matching ``pattern``.
+
+    Exits with a one-line error when pip fails or saves no such file.
+    """
+    wheels = CACHE / "wheels"
+    found = sorted(wheels.glob(pattern))
+    if found:
+        return found[-1]
+    wheels.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *(["--only-binary=:all:"] if only_binary else []),
+           spec, "-d", str(wheels)]
+    print(f"fetching {spec}: {' '.join(cmd[1:])}", file=sys.stderr)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(wheels.glob(pattern))
+    if res.returncode or not found:
+        tail = (res.stderr.strip().splitlines() or ["no file"])[-1]
+        raise SystemExit(f"error: pip download {spec} failed ({tail})")
+    return found[-1]
+
+
 def fetch_opencv4(cache: Path = OPENCV4_DIR) -> Path:
     """Download the OpenCV 4.x wheel with pip (once) and unpack ``cv2/`` and its libraries into ``cache``."""
     if (cache / "cv2" / "__init__.py").is_file():
         return cache
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wheels = CACHE / "wheels"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", OPENCV4, "-d", str(wheels)]
-    print(f"fetching {OPENCV4} for its Haar cascades: {' '.join(cmd[1:])}", file=sys.stderr)
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(wheels.glob("opencv_python_headless-4.10.0.84-*.whl"))
-    if res.returncode or not found:
-        tail = (res.stderr.strip().splitlines() or ["no wheel"])[-1]
-        raise SystemExit(f"error: pip download {OPENCV4} failed ({tail}); Haar detection needs it where OpenCV "
-                         "has no CascadeClassifier (OpenCV 5), else pass --cascade PATH")
+    try:
+        wheel = pip_download(OPENCV4, "opencv_python_headless-4.10.0.84-*.whl")
+    except SystemExit as exc:
+        raise SystemExit(f"{exc}; Haar detection needs it where OpenCV has no CascadeClassifier (OpenCV 5), "
+                         "else pass --cascade PATH") from None
     tmp = Path(tempfile.mkdtemp(prefix=".opencv4-", dir=CACHE))
-    with zipfile.ZipFile(found[-1]) as zf:
+    with zipfile.ZipFile(wheel) as zf:
         zf.extractall(tmp, [n for n in zf.namelist() if n.startswith(("cv2/", "opencv_python_headless.libs/"))])
     tmp.rename(cache)
     return cache
@@ -287,6 +317,104 @@ def nearest_mirrored(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray,
     return np.where(flip, idx[n:], idx[:n]), np.where(flip, d[n:], d[:n]), flip
 
 
+# -- 5. Frechet distance of face embeddings ----------------------------------------------------
+#: Child-process embedder: argv = RGB stack (.npy), 5-point landmark model, ResNet model, output (.npy).
+FD_WORKER = """
+import sys
+import dlib, numpy as np
+sp, fr = dlib.shape_predictor(sys.argv[2]), dlib.face_recognition_model_v1(sys.argv[3])
+out = []
+for img in np.load(sys.argv[1]):
+    shape = sp(img, dlib.rectangle(0, 0, img.shape[1] - 1, img.shape[0] - 1))
+    out.append(np.asarray(fr.compute_face_descriptor(dlib.get_face_chip(img, shape, size=150, padding=0.25))))
+np.save(sys.argv[4], np.asarray(out, np.float64).reshape(len(out), 128))
+"""
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to the rows of ``a`` ``(N, D)`` and ``b`` ``(M, D)``.
+
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2)`` with sample means and
+    unbiased covariances (``np.cov``, as FID); square roots by symmetric eigen decomposition, negative
+    rounding-level eigenvalues clipped to 0; the result is clipped at 0 (identical sets give 0).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need two (N >= 2, D) arrays with one D, got {a.shape} and {b.shape}")
+    sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _sqrt_psd(sa)
+    cross = np.sqrt(np.linalg.eigvalsh(_sym(root_a @ sb @ root_a)).clip(min=0.0)).sum()
+    d = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2.0 * cross
+    return max(float(d), 0.0)
+
+
+def _sym(m: np.ndarray) -> np.ndarray:
+    return (m + m.T) / 2.0
+
+
+def _sqrt_psd(m: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (eigen decomposition)."""
+    w, v = np.linalg.eigh(_sym(m))
+    return (v * np.sqrt(w.clip(min=0.0))) @ v.T
+
+
+def fd_inputs(faces: np.ndarray, blur: float = 0.0) -> np.ndarray:
+    """``(N, H, W, 3)`` RGB uint8 faces -> ``(N, 128, 128, 3)`` embedder inputs: each face to ``SIZE``
+    px (optionally Gaussian-blurred there with ``sigma = blur`` px), then to 128 px (``square_resize``)."""
+    import cv2
+
+    from gantools_faces.train import square_resize
+
+    out = []
+    for face in faces:
+        img = square_resize(face, SIZE)
+        if blur:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        out.append(square_resize(img, 128))
+    return np.stack(out)
+
+
+def fetch_dlib(cache: Path = DLIB_DIR) -> Path:
+    """The ``dlib-bin`` wheel and the two models of ``face_recognition_models`` (pip download, once),
+    unpacked into ``cache`` (``dlib/``, its extension, ``models/*.dat``); returns ``cache``."""
+    if all((cache / p).is_file() for p in ("dlib/__init__.py", *(f"models/{m}" for m in DLIB_MODELS))):
+        return cache
+    wheel = pip_download(DLIB, "dlib_bin-20.0.1.post1-*.whl")
+    sdist = pip_download(DLIB_MODELS_PKG, "face_recognition_models-0.3.0.tar.gz", only_binary=False)
+    tmp = Path(tempfile.mkdtemp(prefix=".dlib-", dir=CACHE))
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp, [n for n in zf.namelist() if not n.startswith("dlib_bin-")])
+    (tmp / "models").mkdir()
+    with tarfile.open(sdist) as tf:
+        for name in DLIB_MODELS:
+            src = tf.extractfile(f"face_recognition_models-0.3.0/face_recognition_models/models/{name}")
+            (tmp / "models" / name).write_bytes(src.read())
+    tmp.rename(cache)
+    return cache
+
+
+def embed_faces(faces: np.ndarray, runtime: Path) -> np.ndarray:
+    """``(N, 128)`` dlib ResNet descriptors of ``faces`` ``(N, H, W, 3)`` RGB uint8 (the embedder inputs).
+
+    Each face: 5-point landmarks on the whole frame, ``get_face_chip(size=150, padding=0.25)``,
+    ``compute_face_descriptor``. Runs in a child process (one thread) with ``runtime`` (:func:`fetch_dlib`)
+    on its path; raises ``RuntimeError`` with the child's message on failure.
+    """
+    if faces.ndim != 4 or faces.shape[-1] != 3 or faces.dtype != np.uint8:
+        raise ValueError("faces must be an (N, H, W, 3) uint8 array")
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(runtime), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    models = [str(runtime / "models" / m) for m in DLIB_MODELS]
+    with tempfile.TemporaryDirectory(prefix="gantools-fd-") as tmp:
+        src, dst = Path(tmp) / "faces.npy", Path(tmp) / "emb.npy"
+        np.save(src, np.ascontiguousarray(faces))
+        res = subprocess.run([sys.executable, "-c", FD_WORKER, str(src), *models, str(dst)],
+                             capture_output=True, text=True, env=env)
+        if res.returncode:
+            raise RuntimeError((res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1])
+        return np.load(dst)
+
+
 # -- data and model ----------------------------------------------------------------------------
 @dataclass
 class RealFaces:
@@ -374,15 +502,19 @@ class Results:
     swd: dict[str, tuple[str, list[float]]] = field(default_factory=dict)
     nn: dict[str, Any] = field(default_factory=dict)
     speed: dict[str, tuple[float, float]] = field(default_factory=dict)
+    fd: dict[str, tuple[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     def checks(self) -> dict[str, bool]:
         floor = np.mean(self.swd["floor"][1])
-        return {
+        out = {
             "haar": self.haar["generated"][1] >= TARGETS["haar"],
             "swd": np.mean(self.swd["gen_half"][1]) <= TARGETS["swd_ratio"] * floor,
             "memorisation": self.nn["closer_unique"] == 0,
         }
+        if self.fd:
+            out["fd"] = self.fd["generated"][1] <= TARGETS["fd_ratio"] * self.fd["floor"][1]
+        return out
 
 
 _T0 = time.perf_counter()
@@ -479,6 +611,28 @@ def run_nn(fs: FaceSets) -> dict[str, Any]:
             "top": [(int(s), Path(fs.real.train_names[gi[s]]).name, float(gd[s]), bool(gf[s])) for s in top]}
 
 
+def run_fd(fs: FaceSets, n: int) -> tuple[dict[str, tuple[str, float]], float]:
+    """Every row of ``FD_ROWS`` (("n vs n", FD x100)) and the embedding wall seconds per face.
+
+    Real A and B: two disjoint random sets of ``n`` training faces (``FD_SEED``), which share the
+    generator's label distribution (the held-back faces do not); generated: seeds ``0..n-1``.
+    """
+    train = fs.real.train
+    if 2 * n > len(train):
+        raise SystemExit(f"error: --fd-n {n} needs {2 * n} training faces, there are {len(train)}")
+    order = np.random.default_rng(FD_SEED).permutation(len(train))
+    real_a, real_b = train[order[:n]], train[order[n : 2 * n]]
+    runtime = fetch_dlib()
+    log(f"face embeddings (dlib ResNet, {4 * n} faces, one thread) ...")
+    t = time.perf_counter()
+    emb = {name: embed_faces(fd_inputs(imgs, blur), runtime) for name, imgs, blur in
+           [("generated", fs.gen[:n], 0.0), ("a", real_a, 0.0), ("b", real_b, 0.0), ("blurred", real_b, FD_BLUR)]}
+    per_face = (time.perf_counter() - t) / (4 * n)
+    pairs = {"generated": "generated", "blurred": "blurred", "floor": "b"}
+    rows = {key: (f"{n} vs {n}", 100.0 * frechet_distance(emb[side], emb["a"])) for key, side in pairs.items()}
+    return rows, per_face
+
+
 def run(args: argparse.Namespace) -> Results:
     """The whole benchmark for ``args`` (see the module docstring)."""
     res = Results()
@@ -498,6 +652,8 @@ def run(args: argparse.Namespace) -> Results:
         res.speed["fp32"] = faces_per_s(plugin, args.batch, args.repeats, args.threads)
         bf16 = load_plugin(args.weights, "bf16", args.threads)
         res.speed["bf16"] = faces_per_s(bf16, args.batch, args.repeats, args.threads)
+    if not args.no_fd:
+        res.fd, res.info["fd_seconds_per_face"] = run_fd(fs, min(args.fd_n, args.n))
     return res
 
 
@@ -533,6 +689,11 @@ HAAR_ROWS = {
     "real": ("real, held back from training", "(reference)"),
     "noise": ("control: uniform noise", "expect 0"),
     "shuffled": ("control: real, shuffled 16 px blocks", "expect ~0.03"),
+}
+FD_ROWS = {
+    "generated": "generated vs real A",
+    "blurred": f"control: real B blurred (sigma {FD_BLUR:g} px at {SIZE} px) vs real A",
+    "floor": "real B vs real A (floor)",
 }
 SWD_ROWS = {
     "gen_full": "generated vs real",
@@ -600,6 +761,8 @@ def markdown(res: Results, args: argparse.Namespace, command: str) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {s} | {name} | {d:.2f} | {'yes' if f else 'no'} |" for s, name, d, f in nn["top"]]
+    if res.fd:
+        lines += fd_markdown(res, ok["fd"])
     if res.speed:
         unit = "CPU s of the main thread" if args.threads == 1 else "wall s"
         lines += [
@@ -614,6 +777,27 @@ def markdown(res: Results, args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines)
 
 
+def fd_markdown(res: Results, passed: bool) -> list[str]:
+    """The report section of the face-embedding Frechet distance."""
+    floor = res.fd["floor"][1]
+    lines = [
+        "",
+        "## Frechet distance of face embeddings (dlib ResNet, 128-D, x100)",
+        "",
+        f"`{DLIB}` + `{DLIB_MODELS_PKG}` in a child process. Each face at {SIZE} px, then 128 px; 5-point "
+        "landmarks on the whole frame, `get_face_chip(size=150, padding=0.25)`, `compute_face_descriptor`. "
+        "Real A and B: two disjoint random sets of training faces (the generator's label distribution); "
+        f"{res.info['fd_seconds_per_face']:.3f} s wall per face.",
+        "",
+        "| pair | faces | FD x100 | / floor |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {label} | {res.fd[key][0]} | {res.fd[key][1]:.2f} | {res.fd[key][1] / floor:.1f} |"
+              for key, label in FD_ROWS.items()]
+    return lines + ["", f"Target: generated vs real A <= {TARGETS['fd_ratio']:.0f} x floor (same face counts): "
+                        f"{'pass' if passed else 'FAIL'}."]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="generated faces: seeds 0..N-1")
@@ -625,10 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64, help="speed: faces per call")
     ap.add_argument("--repeats", type=int, default=3, help="speed: calls timed per precision")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--fd-n", type=int, default=1000, help="faces per set for the embedding FD (at most --n)")
+    ap.add_argument("--no-fd", action="store_true", help=f"skip the embedding FD (needs {DLIB}, fetched once)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "faces.md"), help="markdown report path")
     args = ap.parse_args(argv)
-    if args.n < 2:
-        ap.error("--n must be at least 2")
+    if args.n < 2 or args.fd_n < 2:
+        ap.error("--n and --fd-n must be at least 2")
     if not 0.0 < args.truncation <= 1.0:
         ap.error("--truncation must be in (0, 1]")
     torch.set_num_threads(args.threads)

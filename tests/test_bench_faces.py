@@ -1,7 +1,7 @@
 """The metric functions of ``bench/faces.py`` on tiny synthetic arrays (no face data, no network).
 
-The Haar test runs only where a cascade and an OpenCV that can run it are already at hand
-(``bench/.cache/`` after one benchmark run, or an OpenCV 4 with its data); it never downloads.
+The Haar and dlib tests run only where what they need is already at hand (``bench/.cache/`` after one
+benchmark run, or an OpenCV 4 with its data); nothing is downloaded. The Frechet-distance tests need no dlib.
 """
 
 from __future__ import annotations
@@ -165,3 +165,76 @@ def test_memorisation_threshold_ignores_identical_copies() -> None:
     assert m["p1"] == 0.0 and m["closer"] == 0
     assert m["p1_unique"] == pytest.approx(np.percentile(real[2:], 1))
     assert m["closer_unique"] == 2 and m["real_copies"] == 2 and m["gen_copies"] == 0
+
+
+# -- embedding Frechet distance (no dlib needed) ---------------------------------------------------
+def _with_moments(n: int, mean: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:
+    """``n`` rows whose sample mean is exactly ``mean`` and unbiased sample covariance exactly ``cov``."""
+    x = np.random.default_rng(seed).standard_normal((n, len(mean)))
+    x -= x.mean(0)
+    x = x @ np.linalg.inv(np.linalg.cholesky(np.cov(x, rowvar=False))).T  # whitened: sample cov = I
+    return x @ np.linalg.cholesky(cov).T + mean
+
+
+def _psd_sqrt(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(m)
+    return (v * np.sqrt(w)) @ v.T
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero() -> None:
+    a = np.random.default_rng(0).standard_normal((50, 8)) * 3.0 + 1.0
+    assert bf.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    assert bf.frechet_distance(a, a[::-1].copy()) == pytest.approx(0.0, abs=1e-9)  # order-free
+
+
+def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form() -> None:
+    mu_a, mu_b = np.array([0.0, 1.0, -2.0]), np.array([3.0, 1.0, 2.0])
+    var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
+    a = _with_moments(40, mu_a, np.diag(var_a), seed=1)
+    b = _with_moments(60, mu_b, np.diag(var_b), seed=2)
+    # |mu_a - mu_b|^2 + sum (sqrt(var_a) - sqrt(var_b))^2 = 25 + (1 + 1 + 0)
+    assert bf.frechet_distance(a, b) == pytest.approx(27.0, rel=1e-9)
+
+
+def test_frechet_distance_of_correlated_gaussians_is_the_closed_form() -> None:
+    rng = np.random.default_rng(3)
+    d = 6
+    la, lb = rng.standard_normal((d, d)), rng.standard_normal((d, d))
+    cov_a, cov_b = la @ la.T + 0.1 * np.eye(d), lb @ lb.T + 0.1 * np.eye(d)
+    mu_a, mu_b = rng.standard_normal(d), rng.standard_normal(d)
+    a, b = _with_moments(30, mu_a, cov_a, seed=4), _with_moments(45, mu_b, cov_b, seed=5)
+    ra = _psd_sqrt(cov_a)
+    expected = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * _psd_sqrt(ra @ cov_b @ ra))
+    assert bf.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert bf.frechet_distance(b, a) == pytest.approx(expected, rel=1e-9)  # symmetric
+
+
+def test_frechet_distance_handles_a_rank_deficient_covariance_and_checks_shapes() -> None:
+    a = np.random.default_rng(6).standard_normal((5, 16))  # 5 rows in 16-D: rank-4 covariance
+    assert bf.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    # the 12 zero eigenvalues come out of eigh as +-1e-16-ish; their square roots (~1e-8 each) are
+    # the method's floor on singular covariances: tolerance 1e-5 (full-rank 128-D sets are exact)
+    assert bf.frechet_distance(a, a + 2.0) == pytest.approx(4.0 * 16, abs=1e-5)  # pure mean shift
+    with pytest.raises(ValueError, match="one D"):
+        bf.frechet_distance(a, a[:, :8])
+    with pytest.raises(ValueError):
+        bf.frechet_distance(a[:1], a)
+
+
+def test_fd_inputs_follow_the_protocol() -> None:
+    faces = np.stack([drawn_face(), drawn_face(150)])
+    x, blurred = bf.fd_inputs(faces), bf.fd_inputs(faces, blur=1.0)
+    assert x.shape == blurred.shape == (2, 128, 128, 3) and x.dtype == np.uint8
+    assert np.abs(np.diff(blurred.astype(float), axis=2)).mean() < np.abs(np.diff(x.astype(float), axis=2)).mean()
+
+
+def test_embed_faces_runs_dlib_where_it_is_already_unpacked() -> None:
+    if not (bf.DLIB_DIR / "dlib" / "__init__.py").is_file() or not all((bf.DLIB_DIR / "models" / m).is_file()
+                                                                        for m in bf.DLIB_MODELS):
+        pytest.skip("dlib and its models not unpacked in bench/.cache (run bench/faces.py once)")
+    faces = np.stack([drawn_face(170), drawn_face(230), drawn_face(170)])
+    emb = bf.embed_faces(bf.fd_inputs(faces), bf.DLIB_DIR)
+    assert emb.shape == (3, 128) and emb.dtype == np.float64
+    assert np.array_equal(emb[0], emb[2]) and not np.array_equal(emb[0], emb[1])  # deterministic, input-dependent
+    with pytest.raises(ValueError, match="uint8"):
+        bf.embed_faces(faces.astype(np.float32), bf.DLIB_DIR)
