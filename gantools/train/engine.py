@@ -18,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from gantools.device import autocast, resolve_precision, set_threads, torch_device
-from gantools.train import losses
+from gantools.train import ddp, losses
 from gantools.train.augment import DiffAugment
 from gantools.train.data import Prefetcher, step_rng
 from gantools.train.ema import EMA
@@ -129,6 +129,9 @@ class Trainer:
         log: Callable[[str], None] = print,
         progress: Callable[[dict], None] | None = None,
     ) -> None:
+        self.ddp = ddp.from_env(str(torch_device(config.device)))  # DDP: torchrun's ranks (gantools.train.ddp)
+        if not self.ddp.is_main:  # DDP: only rank 0 logs
+            log, progress = (lambda text: None), None
         self.run_dir = RunDir(config.out)
         self.log = log
         self.progress = progress
@@ -152,7 +155,8 @@ class Trainer:
     # -- setup ---------------------------------------------------------------------------
     def _setup(self) -> int:
         cfg = self.config
-        self.run_dir.create()
+        if self.ddp.is_main:  # DDP: only rank 0 writes the run directory
+            self.run_dir.create()
         set_threads(cfg.threads)
         self.device = torch_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, str(self.device))
@@ -182,7 +186,10 @@ class Trainer:
         if self.resume:
             step = self._load(self.checkpoint_path)
             self.log(f"resumed {cfg.out} at step {step}")
-        self.run_dir.write_config({**asdict(self.config), "arch": list(self.task.arch())})
+        self.ddp.broadcast(self.G)  # DDP: every rank starts from rank 0's weights
+        self.ddp.broadcast(self.D)
+        if self.ddp.is_main:  # DDP: only rank 0 writes
+            self.run_dir.write_config({**asdict(self.config), "arch": list(self.task.arch())})
         return step
 
     def _state(self, step: int) -> dict[str, Any]:
@@ -254,13 +261,14 @@ class Trainer:
                 if k == 0:
                     d_batch, d_fake = batch, _detach(fake)
                 else:
-                    d_batch = self.task.make_batch(ctx.step, step_rng(cfg.seed, ctx.step, k))
+                    d_batch = self.ddp.shard(self.task.make_batch(ctx.step, step_rng(cfg.seed, ctx.step, k)))
                     with torch.no_grad():
                         d_fake = self.task.generate(ctx, d_batch)
                 terms = {n: v for n, v in self.task.d_losses(ctx, d_batch, d_fake).items() if v is not None}
                 loss_d = sum(terms.values())
                 self.opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
+                self.ddp.average_grads(self.D)  # DDP
                 self.opt_d.step()
             logs.update({f"d_{n}": float(v.detach()) for n, v in terms.items()})
             self.D.requires_grad_(False)
@@ -268,6 +276,7 @@ class Trainer:
         loss_g = sum(terms.values())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.ddp.average_grads(self.G)  # DDP
         self.opt_g.step()
         self.ema.update(self.G, ctx.step)
         logs.update({f"g_{n}": float(v.detach()) for n, v in terms.items()})
@@ -290,10 +299,10 @@ class Trainer:
             if self.D is not None:
                 self.D.train()
             while cfg.steps is None or step < cfg.steps:
-                if stop.requested:
+                if self.ddp.agree(stop.requested):  # DDP: a stop on any rank stops all
                     stopped_by = "interrupt"
                     break
-                if cfg.time is not None and time.monotonic() - start >= cfg.time:
+                if self.ddp.agree(cfg.time is not None and time.monotonic() - start >= cfg.time):
                     stopped_by = "time"
                     break
                 torch.manual_seed(hash((cfg.seed, step)) & 0x7FFF_FFFF_FFFF)
@@ -304,14 +313,16 @@ class Trainer:
                 if self.opt_d is not None:
                     for g in self.opt_d.param_groups:
                         g["lr"] = cfg.lr_d * f
-                batch = next(prefetch)
+                batch = self.ddp.shard(next(prefetch))  # DDP: this rank's rows of the step's batch
                 t0 = time.monotonic()
                 logs = self._step(ctx, batch)
                 self.train_seconds += time.monotonic() - t0
-                n = next(iter(batch.values())).shape[0]
+                n = next(iter(batch.values())).shape[0] * self.ddp.world
                 self.images_seen += n
                 window_n += n
                 step += 1
+                if not self.ddp.is_main:  # DDP: only rank 0 logs, samples and checkpoints
+                    continue
                 if step % cfg.log_every == 0 or step == cfg.steps:
                     now = time.monotonic()
                     row = {"step": step, "images_seen": self.images_seen, "lr": cfg.lr_g * f,
@@ -330,8 +341,10 @@ class Trainer:
         finally:
             prefetch.close()
             stop.restore()
-        self.save(step)
-        self.sample(step)
+        if self.ddp.is_main:  # DDP
+            self.save(step)
+            self.sample(step)
+        self.ddp.close()
         return TrainResult(step, self.images_seen, stopped_by, str(self.run_dir.export_path), time.monotonic() - start)
 
 
