@@ -49,6 +49,31 @@ def resolve_precision(precision: str, device: str = "cpu", *, allow_bf16: bool =
     return precision
 
 
+_DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
+
+
+def check_device(device: str) -> None:
+    """``ValueError`` (naming ``--device``) unless ``device`` is one of :data:`_DEVICE_FORMS` and
+    present on this machine. The one device check of every plugin, run when it is created, so
+    a bad value stops a run before any work; torch is imported only for ``cuda``/``mps``."""
+    kind, _, index = str(device).partition(":")
+    if kind in ("auto", "cpu") and not index:
+        return
+    if kind not in ("cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"option --device: {device!r} is not one of {_DEVICE_FORMS}")
+    import torch
+
+    if kind == "mps":
+        present = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        where = "MPS is not available on this machine"
+    else:
+        present = torch.cuda.is_available() and int(index or 0) < torch.cuda.device_count()
+        where = "CUDA is not available on this machine" if not torch.cuda.is_available() else (
+            f"there are {torch.cuda.device_count()} CUDA devices")
+    if not present:
+        raise ValueError(f"option --device: {device} cannot be used: {where} (use --device cpu or auto)")
+
+
 def torch_device(device: str = "cpu") -> Any:
     """A ``torch.device``; ``auto`` picks CUDA when available."""
     import torch
