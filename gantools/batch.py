@@ -11,7 +11,17 @@ Contract of :func:`run_batch`:
 * Each bad file is reported as one line ``error: <file>: <problem>`` and the run goes on.
   Outputs are written atomically (:func:`gantools.image.write_image`): no partial files, ever.
 * ``KeyboardInterrupt`` stops the run: no new file is started, writes in flight finish, and the
-  summary comes back with ``interrupted=True`` (exit code 130).
+  summary comes back with ``interrupted=True`` (exit code 130). SIGTERM does the same while
+  :func:`run_batch` runs in the main thread.
+* Each output is claimed (:class:`gantools.image.atomic.Claim`) before its input is read, so
+  concurrent runs into one folder never compute or replace the same output: a claimed output is
+  skipped, and a claimed output found complete is skipped unless ``overwrite``. Stale temporary
+  files of a claimed output (left by ``kill -9``) are removed.
+* Checked per file before the plugin runs: the output size fits the format (WebP: 16383 pixels
+  a side). A multi-frame input (APNG, multi-page TIFF, animated WebP) warns once: only its first
+  frame is processed. A result that breaks the array contract fails the file, naming the plugin.
+* ``-o -``: a reader that closes early (``| head``) fails the file with one line (exit code 1).
+* No image found at all (an empty folder, a list without entries) is a :class:`BatchError`.
 * The summary line goes to stderr; ``json`` (a path, or ``"-"`` for stdout) gets it as JSON,
   written atomically (:func:`gantools.image.atomic.write_atomic`). A ``json`` path that is an
   input or output of the run, a folder, or an existing non-JSON file is refused up front
@@ -24,21 +34,26 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager, suppress
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from gantools import image as gio
+from gantools.image import formats as image_formats
 from gantools.batch_plan import (
-    DEFAULT_TEMPLATE, STDIN, BatchError, BatchUsageError, Job, check_output_folder, check_summary_path,
-    collect_inputs, plan_jobs, single_file_output,
+    DEFAULT_TEMPLATE, STDIN, BatchError, BatchUsageError, Inputs, Job, check_output_folder, check_summary_path,
+    collect_inputs, output_status, plan_jobs, single_file_output,
 )
-from gantools.image.atomic import write_atomic
-from gantools.plugin import OptionError, Plugin
+from gantools.image.atomic import Claim, stale_temps, write_atomic
+from gantools.plugin import OptionError, Plugin, check_image
 from gantools.progress import Reporter, make_reporter
 
 __all__ = ["BatchError", "BatchOptions", "BatchSummary", "BatchUsageError", "FileResult", "run_batch"]
@@ -131,9 +146,14 @@ class _Runner:
         self.reporter = reporter
         self.summary = summary
         self.window = max(1, options.workers or min(4, os.cpu_count() or 1))
+        self.claims: dict[int, Claim] = {}
 
     # -- bookkeeping (main thread only) ----------------------------------------------------
-    def record(self, job: Job, status: str, error: str | None = None) -> None:
+    def record(self, job: Job, status: str, error: str | None = None, reason: str | None = None) -> None:
+        """Count a finished job and report it; its claim (if any) is released."""
+        claim = self.claims.pop(id(job), None)
+        if claim is not None:
+            claim.release()
         s = self.summary
         s.files.append(FileResult(job.source.shown, job.dest, status, error))
         if status == "done":
@@ -143,7 +163,47 @@ class _Runner:
         else:
             s.failed += 1
             self.reporter.error(error or "failed")
-        self.reporter.file(job.source.shown, job.dest, status)
+        self.reporter.file(job.source.shown, job.dest, status, reason)
+
+    def claim(self, job: Job) -> bool:
+        """Claim ``job``'s output for this run (see the module docstring); ``False``: the job
+        is already recorded as skipped or failed."""
+        if job.dest == STDIN:
+            return True
+        claim = Claim(job.dest)
+        try:
+            if not claim.acquire():
+                self.record(job, "skipped", reason=f"{job.dest} is being written by another run")
+                return False
+        except OSError as exc:
+            self.fail(job, RuntimeError(f"cannot claim output {job.dest}: {exc.strerror or exc}"))
+            return False
+        self.claims[id(job)] = claim
+        for temp in stale_temps(job.dest):
+            with suppress(OSError):
+                temp.unlink()
+        if not self.options.overwrite and output_status(job.dest) == "complete":
+            self.record(job, "skipped")  # finished by another run since planning
+            return False
+        return True
+
+    def check_input(self, job: Job, decoded: gio.Decoded) -> None:
+        """Before the plugin runs: warn about extra frames; ``ValueError`` if the result could not
+        be written in the job's format."""
+        if decoded.frames > 1:
+            self.reporter.warning(f"{job.source.shown}: has {decoded.frames} frames; only the first is processed")
+        fmt = image_formats.get(job.format)
+        out_h, out_w = self.plugin.output_size(*decoded.image.shape[:2])
+        if fmt.max_side and max(out_h, out_w) > fmt.max_side:
+            raise ValueError(f"the result would be {out_w}x{out_h}, above the {fmt.label} limit of "
+                             f"{fmt.max_side} pixels a side; choose another --format")
+
+    def check_result(self, result: Any) -> None:
+        """``ValueError`` blaming the plugin when ``result`` breaks the array contract."""
+        try:
+            check_image(result)
+        except ValueError as exc:
+            raise ValueError(f"plugin {self.plugin.descriptor.name!r} returned an invalid image: {exc}") from None
 
     def fail(self, job: Job, exc: BaseException, named: bool = False) -> None:
         """Record a failure; ``named``: the message already starts with the file name."""
@@ -179,20 +239,9 @@ class _Runner:
 
     # -- the pipeline --------------------------------------------------------------------------
     def run(self, jobs: Sequence[Job]) -> None:
-        """Process ``jobs``; raises :class:`BatchError` if the plugin cannot be set up (its ``OptionError``,
-        e.g. an unusable ``--weights`` file, passes through unchanged: a usage error)."""
+        """Process ``jobs`` with the plugin (set up by :func:`_set_up`)."""
         if not jobs:
             return
-        try:
-            self.plugin.ensure_setup()  # load weights once, before any thread starts
-        except KeyboardInterrupt:
-            self.summary.interrupted = True
-            return
-        except OptionError:  # e.g. an unusable --weights file: a usage error naming the file (exit 2)
-            raise
-        except Exception as exc:  # noqa: BLE001 - a model that cannot load ends the batch, one line
-            name = self.plugin.descriptor.name
-            raise BatchError(f"{name}: cannot set up the plugin: {_one_line(str(exc) or type(exc).__name__)}") from exc
         reads: deque[tuple[Job, Future]] = deque()
         writes: deque[tuple[Job, Future]] = deque()
         pending = iter(jobs)
@@ -201,7 +250,8 @@ class _Runner:
 
         def read_ahead() -> None:
             while len(reads) < self.window and (job := next(pending, None)) is not None:
-                reads.append((job, decode.submit(self.read, job)))
+                if self.claim(job):
+                    reads.append((job, decode.submit(self.read, job)))
 
         try:
             read_ahead()
@@ -217,7 +267,9 @@ class _Runner:
                     self.fail(job, exc)
                     continue
                 try:
+                    self.check_input(job, decoded)
                     result = self.plugin.process(decoded.image)
+                    self.check_result(result)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - even a plugin's sys.exit() fails one file only
@@ -241,13 +293,54 @@ class _Runner:
         finally:
             decode.shutdown(wait=True, cancel_futures=True)
             encode.shutdown(wait=True, cancel_futures=True)
+            for claim in self.claims.values():
+                claim.release()
+            self.claims.clear()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs in the main thread, SIGTERM raises ``KeyboardInterrupt`` like Ctrl+C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _set_up(plugin: Plugin) -> bool:
+    """Load the plugin's weights once, before any thread starts and before the progress display
+    (so a failure is one line and no summary); ``False`` if interrupted. Raises
+    :class:`BatchError` if the plugin cannot be set up; its ``OptionError`` (an unusable
+    ``--weights`` file, a ``--tile`` the network cannot use) passes through: a usage error."""
+    try:
+        plugin.ensure_setup()
+    except KeyboardInterrupt:
+        return False
+    except OptionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model that cannot load ends the batch, one line
+        name = plugin.descriptor.name
+        raise BatchError(f"{name}: cannot set up the plugin: {_one_line(str(exc) or type(exc).__name__)}") from exc
+    return True
 
 
 def _write_json(summary: BatchSummary, dest: str, reporter: Reporter) -> None:
     """The summary as JSON to stdout (``"-"``) or atomically to the file ``dest``."""
     data = (json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n").encode()
     if dest == STDIN:
-        gio.write_image(STDIN, data)
+        try:
+            gio.write_image(STDIN, data)
+        except gio.ImageError as exc:
+            reporter.error(f"summary: {_one_line(str(exc))}")
+            summary.failed += 1
         return
     try:
         write_atomic(dest, data)
@@ -268,11 +361,15 @@ def run_batch(
         raise BatchUsageError("no inputs: give files, folders, globs, '-' or --from-list")
     if opts.json == STDIN and out == STDIN:
         raise BatchUsageError("--json - and -o - would both write to stdout; give --json a file")
+    if STDIN in (out, opts.json) and sys.stdout is None:
+        raise BatchError("standard output is closed; -o - and --json - need it")
     single = single_file_output(args, out, opts.from_list)
     folder = out if out != STDIN and not single else None
     found = collect_inputs(
         args, recursive=opts.recursive, from_list=opts.from_list, null=opts.null, exclude=folder
     )
+    if not found.sources and not found.missing:
+        raise BatchError(f"no images found in {_describe(args, opts.from_list)}")
     jobs = plan_jobs(
         found.sources, out, single_file=single, plugin=plugin.descriptor.name, scale=plugin.scale,
         template=opts.name, format=opts.format, quality=opts.quality, overwrite=opts.overwrite,
@@ -284,11 +381,27 @@ def run_batch(
     elif single and jobs[0].state == "todo":
         check_output_folder(os.path.dirname(out) or ".")
 
-    reporter = reporter or make_reporter(opts.progress)
-    summary = BatchSummary(plugin.descriptor.name)
+    with _sigterm_as_interrupt():
+        ready = not any(j.state == "todo" for j in jobs) or _set_up(plugin)
+        return _run_jobs(plugin, jobs, found, opts, reporter or make_reporter(opts.progress), ready)
+
+
+def _describe(args: list[str], from_list: str | None) -> str:
+    """The inputs as shown in the "no images found" message."""
+    shown = [*args, *([f"--from-list {from_list}"] if from_list is not None else [])]
+    return ", ".join(shown) + " (known extensions: " + ", ".join(sorted(image_formats.FORMATS.values())) + ")"
+
+
+def _run_jobs(
+    plugin: Plugin, jobs: list[Job], found: Inputs, opts: BatchOptions, reporter: Reporter, ready: bool,
+) -> BatchSummary:
+    """Report what planning found, run the jobs to do (``ready``: the plugin is set up, else the
+    run was interrupted while setting up), and write the summary."""
+    summary = BatchSummary(plugin.descriptor.name, interrupted=not ready)
     runner = _Runner(plugin, opts, reporter, summary)
     start = time.perf_counter()
     reporter.start(len(jobs) + len(found.missing), plugin.descriptor.name)
+    plugin.progress = reporter.step  # tiles / steps inside one file move the bar
     try:
         for entry in found.ignored:
             reporter.warning(f"{entry}: is a folder; lists name files, so it was ignored")
@@ -304,7 +417,8 @@ def run_batch(
                 runner.record(job, "failed", f"{job.source.shown}: {job.error}")
             elif job.state == "skip":
                 runner.record(job, "skipped")
-        runner.run([j for j in jobs if j.state == "todo"])
+        if ready:
+            runner.run([j for j in jobs if j.state == "todo"])
     finally:
         summary.seconds = time.perf_counter() - start
         reporter.finish(summary.line())

@@ -23,7 +23,8 @@ Rules (``gantools run`` documents them for users):
   The format is ``format`` if given, else the template's extension if it names a format, else
   the input's format (PNG for stdin); ``ext`` is the input's own extension when its format is
   kept, else the format's usual one.
-* Per file, in this order: an output already claimed by an earlier input is an error (never an
+* A name that only this input's stem makes bad (``{stem}/x.png`` for a file ``...png``) is an
+  error for that file. Per file, in this order: an output already claimed by an earlier input is an error (never an
   overwrite); an output that is one of the inputs is an error; something at the output name
   that is not a regular file is an error; a complete image there (:func:`output_status`) is
   skipped unless ``overwrite``; an empty, truncated or undecodable file there is redone.
@@ -45,11 +46,14 @@ from pathlib import Path
 from typing import Iterable
 
 from gantools.image import FORMATS, check_quality, format_from_name
+from gantools.image.atomic import read_at_most
 from gantools.image.formats import is_complete
 
 STDIN = "-"
 TEMPLATE_FIELDS = ("stem", "ext", "plugin", "scale")
 DEFAULT_TEMPLATE = "{stem}.{ext}"
+#: the longest ``--from-list`` accepted
+MAX_LIST_BYTES = 16 << 20
 
 
 class BatchError(ValueError):
@@ -188,15 +192,18 @@ def _scan(top: str, recursive: bool, exclude: str | None) -> Iterable[Source]:
 
 
 def _read_list(list_path: str, null: bool) -> list[str]:
-    """Paths from ``--from-list`` (``"-"``: stdin), one per line or NUL-separated."""
+    """Paths from ``--from-list`` (``"-"``: stdin), one per line or NUL-separated; at most
+    :data:`MAX_LIST_BYTES` (a longer list, or ``/dev/zero``, is a :class:`BatchError`)."""
     try:
         if list_path == STDIN:
-            data = sys.stdin.buffer.read()
+            data = read_at_most(sys.stdin.buffer, MAX_LIST_BYTES)
         else:
             with open(list_path, "rb") as f:
-                data = f.read()
+                data = read_at_most(f, MAX_LIST_BYTES)
     except OSError as exc:
         raise BatchError(f"{list_path}: cannot read list: {exc.strerror or exc}") from None
+    if data is None:
+        raise BatchError(f"{list_path}: list is longer than {MAX_LIST_BYTES >> 20} MB; split it")
     entries = data.split(b"\0") if null else data.replace(b"\r\n", b"\n").split(b"\n")
     return [os.fsdecode(e) for e in entries if e.strip()]
 
@@ -222,7 +229,9 @@ def collect_inputs(
     ``exclude`` is the output folder: directory scans never enter it.
     """
     args = list(args)
-    if args.count(STDIN) + (from_list == STDIN) > 1:
+    if args.count(STDIN) > 1:
+        raise BatchUsageError(f"stdin can be read once, but '-' is given {args.count(STDIN)} times")
+    if STDIN in args and from_list == STDIN:
         raise BatchUsageError("stdin can be read once: give '-' as an input or as --from-list, not both")
     skip = _resolved(exclude) if exclude is not None else None
     found: list[Source] = []
@@ -345,10 +354,13 @@ def _folder_job(src: Source, folder: str, template: str, forced: str | None, plu
         stem, suffix, own = base.stem, base.suffix, format_from_name(base.name)
     fmt = forced or own or "png"
     ext = suffix[1:] if (suffix and own == fmt) else FORMATS[fmt][1:]
-    name = render_name(template, stem=stem, ext=ext, plugin=plugin, scale=f"{scale:g}")
+    sub = src.rel.parent if src.rel is not None else Path()
+    try:
+        name = render_name(template, stem=stem, ext=ext, plugin=plugin, scale=f"{scale:g}")
+    except BatchUsageError as exc:  # this stem makes a bad path: an error for this file only
+        return Job(src, str(Path(folder, sub, f"{stem}{suffix}")), fmt, "error", str(exc))
     if forced is None:
         fmt = format_from_name(name) or fmt
-    sub = src.rel.parent if src.rel is not None else Path()
     return Job(src, str(Path(folder, sub, name)), fmt)
 
 
@@ -404,7 +416,8 @@ def check_summary_path(path: str, jobs: list[Job], output: str, from_list: str |
     outputs = {_resolved(j.dest) for j in jobs if j.dest != STDIN} | ({_resolved(output)} if output != STDIN else set())
     kind = special_kind(path)
     problem = (
-        "is an input of this run" if key in inputs
+        "names a folder; give a file name" if path.endswith(tuple(filter(None, ("/", os.sep, os.altsep))))
+        else "is an input of this run" if key in inputs
         else "is an output of this run" if key in outputs
         else f"is {kind}, not a file" if kind is not None
         else "exists and is not a JSON file; refusing to replace it" if os.path.lexists(path) and not _is_json(path)
@@ -412,6 +425,10 @@ def check_summary_path(path: str, jobs: list[Job], output: str, from_list: str |
     )
     if problem:
         raise BatchUsageError(f"option --json: {path} {problem}")
+    try:
+        check_output_folder(os.path.dirname(path) or ".")
+    except BatchError as exc:
+        raise BatchUsageError(f"option --json: {exc}") from None
 
 
 def _is_json(path: str) -> bool:

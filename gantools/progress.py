@@ -29,14 +29,19 @@ class Reporter:
         """Called once, before the first file, with the number of files."""
         self.total = total
 
-    def file(self, shown: str, dest: str, status: str) -> None:
-        """A file finished with ``status`` ``"done"``, ``"skipped"`` or ``"failed"``."""
+    def file(self, shown: str, dest: str, status: str, reason: str | None = None) -> None:
+        """A file finished with ``status`` ``"done"``, ``"skipped"`` or ``"failed"``; ``reason``
+        says why a file was skipped (default: its output exists)."""
         self.count += 1
         if not self.verbose or status == "failed":  # failures already printed by error()
             return
         where = "<stdout>" if dest == "-" else dest
-        what = f"-> {where}" if status == "done" else f"skipped ({where} exists; --overwrite replaces it)"
+        why = reason or f"{where} exists; --overwrite replaces it"
+        what = f"-> {where}" if status == "done" else f"skipped ({why})"
         self._line(f"[{self.count}/{self.total}] {shown} {what}")
+
+    def step(self, done: int, total: int) -> None:
+        """Progress inside the current file (tile rows, optimisation steps); lines mode shows none."""
 
     def error(self, message: str) -> None:
         self._line(f"error: {message}")
@@ -74,9 +79,15 @@ class RichReporter(Reporter):
         self.task = self.progress.add_task(title, total=total, current="")
         self.progress.start()
 
-    def file(self, shown: str, dest: str, status: str) -> None:
+    def file(self, shown: str, dest: str, status: str, reason: str | None = None) -> None:
         self.count += 1
-        self.progress.update(self.task, advance=1, current=shown)
+        self.progress.update(self.task, completed=self.count, current=shown)
+
+    def step(self, done: int, total: int) -> None:
+        """Advance the bar by the fraction of the current file that is done."""
+        if total > 0:
+            self.progress.update(self.task, completed=self.count + min(done, total) / total,
+                                 current=f"{done}/{total}")
 
     def finish(self, summary: str) -> None:
         self.progress.update(self.task, current="")

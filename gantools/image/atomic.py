@@ -16,7 +16,14 @@ import tempfile
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
+
+
+def read_at_most(stream: BinaryIO, limit: int) -> bytes | None:
+    """All of ``stream`` if it holds at most ``limit`` bytes, else ``None`` (reads ``limit + 1``
+    bytes at most, so ``/dev/zero`` or an endless pipe cannot exhaust memory)."""
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def write_atomic(dest: str | os.PathLike, data: bytes) -> None:
@@ -85,3 +92,81 @@ def _sync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+#: the temporary names :func:`atomic_path` makes: ``.<name>.<8 random chars><suffix>``
+_TEMP_RANDOM = 8
+
+
+def stale_temps(dest: str | os.PathLike, *, suffix: str = ".part") -> list[Path]:
+    """Temporary files :func:`atomic_path` left beside ``dest`` (after ``kill -9`` or a power cut).
+
+    Only names of this module's exact pattern (``.<name>.`` + 8 characters + ``suffix``) that are
+    regular files count. Call it only while holding :func:`claim` on ``dest``: a concurrent
+    writer of ``dest`` holds the claim, so its live temporary file is never taken for stale.
+    """
+    path = Path(dest)
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        middle = name[len(prefix):-len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
+        if len(middle) == _TEMP_RANDOM and middle.replace("_", "a").isalnum():
+            candidate = path.parent / name
+            if candidate.is_file() and not candidate.is_symlink():
+                found.append(candidate)
+    return found
+
+
+class Claim:
+    """An exclusive claim on an output path between processes (``flock`` on ``.<name>.lock``).
+
+    :meth:`acquire` returns ``False`` at once when another process holds the claim. The lock
+    file is removed by :meth:`release`; a process killed with ``kill -9`` loses its lock with its
+    file descriptors, so a stale lock file never blocks a later run. Where ``fcntl`` is missing
+    (Windows) every claim succeeds.
+    """
+
+    def __init__(self, dest: str | os.PathLike) -> None:
+        path = Path(dest)
+        self.path = path.parent / f".{path.name}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the claim (creating the folder); ``False`` if another process holds it.
+        ``OSError`` if the lock file cannot be made."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the holder before us may have removed the file after we opened it
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                self._fd = fd
+                return True
+            os.close(fd)
+
+    def release(self) -> None:
+        """Remove the lock file and drop the claim (idempotent)."""
+        if self._fd is None:
+            return
+        with suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None

@@ -28,19 +28,28 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from gantools.image import formats, metadata
-from gantools.image.atomic import write_atomic
-from gantools.image.registry import ImageFormat, Warn
+from gantools.image.atomic import read_at_most, write_atomic
+from gantools.image.registry import ImageFormat, Unsupported, Warn
 from gantools.plugin import check_image
 
 DEFAULT_MAX_PIXELS = 89_478_485
+
+# Library noise stays out of the one-line output: Pillow's header parsers warn about odd metadata
+# (the codec judges the file itself) and OpenCV logs "[ WARN ]" lines of its own.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+warnings.filterwarnings("ignore", category=UserWarning, module=r"gantools\.image(\.|$)")
+with suppress(AttributeError):
+    cv2.setLogLevel(2)  # errors only
 
 
 class ImageError(ValueError):
@@ -55,7 +64,8 @@ class Decoded:
     (EXIF orientation applied). ``name`` is the path as given, ``"<stdin>"``, ``"<bytes>"`` or
     the caller's name. ``format`` is a key of :data:`~gantools.image.formats.FORMATS`, detected
     from the content. ``icc`` is the ICC profile (only if it matches the pixels); ``exif`` the
-    TIFF-structured EXIF block with orientation reset to 1, or ``None``.
+    TIFF-structured EXIF block with orientation reset to 1, or ``None``. ``frames`` is the
+    number of frames or pages in the file (only the first is decoded).
     """
 
     image: np.ndarray
@@ -63,6 +73,7 @@ class Decoded:
     format: str
     icc: bytes | None
     exif: bytes | None
+    frames: int = 1
 
 
 def image_info(image: np.ndarray) -> str:
@@ -86,7 +97,7 @@ def read_image(
     BMP; the size in its header is at most ``max_pixels`` (``None``: no limit) - checked before
     anything is decoded; the data is complete and decodes. The source is never modified.
     """
-    data, name = _load(source, name)
+    data, name = _load(source, name, max_pixels)
     if not data:
         raise _error(name, "empty file")
     fmt = formats.sniff(data)
@@ -94,7 +105,9 @@ def read_image(
         raise _error(name, f"not a recognised image ({_unknown_hint(data)})")
     corrupt = _error(name, f"truncated or corrupt {fmt.label} data")
     try:
-        (width, height), mode, icc, exif = fmt.header(data)
+        (width, height), mode, icc, exif, frames = fmt.header(data)
+    except Unsupported as exc:
+        raise _error(name, str(exc)) from None
     except Exception:  # any failure of a header parser means the header is unusable
         raise corrupt from None
     _check_size(name, width, height, max_pixels)
@@ -107,7 +120,7 @@ def read_image(
     if exif:
         image = metadata.orient(image, metadata.exif_orientation(exif)[0])
     icc = icc if metadata.icc_fits(icc, image) else None
-    return Decoded(image, name, fmt.name, icc, metadata.reset_orientation(exif))
+    return Decoded(image, name, fmt.name, icc, metadata.reset_orientation(exif), frames)
 
 
 def _error(name: str, problem: str) -> ImageError:
@@ -116,23 +129,50 @@ def _error(name: str, problem: str) -> ImageError:
     return ImageError(f"{shown}: {problem}")
 
 
-def _load(source: str | os.PathLike | bytes, name: str | None) -> tuple[bytes, str]:
+def byte_limit(max_pixels: int | None) -> int:
+    """The most bytes read for one image: what ``max_pixels`` (else OpenCV's limit) of 16-bit
+    BGRA could take uncompressed, plus 64 MB for metadata and container overhead."""
+    pixels = max_pixels if max_pixels is not None else int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30))
+    return pixels * 8 + (64 << 20)
+
+
+def _read_stream(stream: BinaryIO, name: str, max_pixels: int | None) -> bytes:
+    """The bytes of one image from ``stream``: reading stops after the first KB when that is not
+    an image, and past :func:`byte_limit` (an :class:`ImageError`), so ``/dev/zero`` cannot
+    exhaust memory."""
+    head = stream.read(1024)
+    if len(head) < 1024 or formats.sniff(head) is None:
+        return head
+    limit = byte_limit(max_pixels)
+    rest = read_at_most(stream, limit - len(head))
+    if rest is None:
+        raise _error(name, f"more than {limit >> 20} MB, larger than an image within the pixel limit "
+                           "(raise it with --max-pixels)")
+    return head + rest
+
+
+def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int | None) -> tuple[bytes, str]:
     """Return the raw bytes of ``source`` and the name to report."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), name or "<bytes>"
     path = os.fsdecode(source)
     if path == "-":
-        return sys.stdin.buffer.read(), name or "<stdin>"
+        name = name or "<stdin>"
+        return _read_stream(sys.stdin.buffer, name, max_pixels), name
     name = name or path
     if os.path.isdir(path):
         raise _error(name, "is a directory, not an image file")
     try:
         with open(path, "rb") as f:
-            return f.read(), name
+            return _read_stream(f, name, max_pixels), name
     except FileNotFoundError:
         raise _error(name, "file not found") from None
     except OSError as exc:
         raise _error(name, f"cannot read: {exc.strerror or exc}") from None
+
+
+#: ``ftyp`` major brands of HEIF/AVIF still images (any other brand is taken as video: mp4, mov, 3gp)
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"})
 
 
 def _unknown_hint(data: bytes) -> str:
@@ -142,8 +182,12 @@ def _unknown_hint(data: bytes) -> str:
     for magic, label in known.items():
         if data.startswith(magic):
             return f"{label} is not supported; {expected}"
-    if data[4:8] == b"ftyp":
-        return f"HEIF/AVIF is not supported; {expected}"
+    if data[4:8] == b"ftyp":  # an ISO media file: HEIF/AVIF stills, or MP4/MOV video
+        if data[8:12] in HEIF_BRANDS:
+            return f"HEIF/AVIF is not supported; {expected}"
+        return f"video files are not supported yet; {expected}"
+    if data.startswith(b"\x1a\x45\xdf\xa3") or (data.startswith(b"RIFF") and data[8:12] == b"AVI "):
+        return f"video files are not supported yet; {expected}"  # Matroska/WebM, AVI
     head = data[:1024]
     if b"\0" not in head:
         with suppress(UnicodeDecodeError):
@@ -284,8 +328,7 @@ def write_image(dest: str | os.PathLike, data: bytes) -> None:
     :class:`ImageError` ``"<dest>: cannot write: <reason>"``.
     """
     if os.fsdecode(dest) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        _write_stdout(data)
         return
     try:
         write_atomic(dest, data)
@@ -293,6 +336,24 @@ def write_image(dest: str | os.PathLike, data: bytes) -> None:
         blocker = _file_in_the_way(Path(dest).parent)
         reason = f"{blocker} is a file, not a folder" if blocker else exc.strerror or str(exc)
         raise _error(os.fsdecode(dest), f"cannot write: {reason}") from None
+
+
+def _write_stdout(data: bytes) -> None:
+    """All of ``data`` to stdout, flushed; :class:`ImageError` if stdout is closed or its reader
+    went away (then stdout is pointed at the null device, so that exit stays quiet)."""
+    if sys.stdout is None:
+        raise ImageError("cannot write to stdout: it is closed")
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        with suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        raise ImageError("cannot write to stdout: broken pipe (the reader closed early)") from None
+    except OSError as exc:
+        raise ImageError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

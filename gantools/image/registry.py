@@ -19,12 +19,19 @@ Warn = Callable[[str], None]
 
 
 class Header(NamedTuple):
-    """What a header parser returns: ``(width, height)``, Pillow mode (or ``None``), ICC, EXIF."""
+    """What a header parser returns: ``(width, height)``, Pillow mode (or ``None``), ICC, EXIF,
+    and the number of frames or pages in the file."""
 
     size: tuple[int, int]
     mode: str | None
     icc: bytes | None
     exif: bytes | None
+    frames: int = 1
+
+
+class Unsupported(ValueError):
+    """Raised by a header parser for a well-formed file the codec cannot take (the message says
+    why, e.g. ``"float32 samples are not supported"``), as opposed to a corrupt one."""
 
 
 class Quality(NamedTuple):
@@ -76,7 +83,8 @@ def register_format(name: str, **facts: Any) -> ImageFormat:
     ``name`` is the canonical lower-case name. ``facts``: ``label`` (for messages),
     ``extensions`` (lower-case, with dot; the first is written), ``accept(prefix)`` (the magic
     check; ``prefix`` holds at least the first 32 bytes), ``header(data)`` -> :class:`Header`
-    without decoding pixels (may raise anything: the data is then corrupt), ``complete(data)``
+    without decoding pixels (may raise :class:`Unsupported`, or anything else: the data is then
+    corrupt), ``complete(data)``
     (whether the structure is whole), ``insert_metadata(data, icc, exif, warn)`` (ICC/EXIF
     into encoded bytes without re-encoding; ``None``: not written), ``quality``
     (:class:`Quality` or ``None``), ``alpha``, ``bits`` (sample depths the format holds),
@@ -96,4 +104,5 @@ def registered() -> tuple[ImageFormat, ...]:
 def pillow_header(image_class: Callable[[BytesIO], Any], data: bytes) -> Header:
     """Header read by a Pillow image class (not ``Image.open``: that runs the bomb check)."""
     with image_class(BytesIO(data)) as im:
-        return Header(im.size, im.mode, im.info.get("icc_profile"), im.info.get("exif"))
+        frames = getattr(im, "n_frames", 1)
+        return Header(im.size, im.mode, im.info.get("icc_profile"), im.info.get("exif"), frames)

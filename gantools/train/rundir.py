@@ -62,7 +62,13 @@ class RunDir:
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.exists():
             raise CheckpointError(f"{self.path}: no training run here to resume (config.json missing)")
-        return json.loads(self.config_path.read_text())
+        try:
+            config = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CheckpointError(f"{self.config_path}: cannot resume: not a readable config.json ({exc})") from None
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{self.config_path}: cannot resume: not a config.json (expected a JSON object)")
+        return config
 
     def log_metrics(self, row: dict[str, Any]) -> None:
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:

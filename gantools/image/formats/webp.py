@@ -21,11 +21,11 @@ def complete(data: bytes) -> bool:
 
 
 def header(data: bytes) -> Header:
-    """Canvas size, ICC and EXIF from the RIFF chunks.
+    """Canvas size, ICC, EXIF and the number of animation frames from the RIFF chunks.
 
     Not Pillow: its WebP reader allocates the whole canvas when it opens a file.
     """
-    view, pos, size, icc, exif = memoryview(data), 12, None, None, None
+    view, pos, size, icc, exif, frames = memoryview(data), 12, None, None, None, 0
     while pos + 8 <= len(data):
         kind, n = bytes(view[pos:pos + 4]), int.from_bytes(view[pos + 4:pos + 8], "little")
         body = view[pos + 8:pos + 8 + n]
@@ -37,12 +37,14 @@ def header(data: bytes) -> Header:
         elif kind == b"VP8L" and size is None and body[0] == 0x2F:
             bits = int.from_bytes(body[1:5], "little")
             size = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        elif kind == b"ANMF":
+            frames += 1
         elif kind in (b"ICCP", b"EXIF"):
             icc, exif = (bytes(body), exif) if kind == b"ICCP" else (icc, bytes(body))
         pos += 8 + n + (n & 1)
     if size is None or min(size) < 1:
         raise ValueError("no WebP image chunk")
-    return Header(size, None, icc, exif)
+    return Header(size, None, icc, exif, max(1, frames))
 
 
 register_format(
