@@ -26,7 +26,7 @@ from gantools.registry import load as _load
 if TYPE_CHECKING:
     import numpy as np
 
-    from gantools.batch import BatchSummary
+    from gantools.batch import BatchOptions, BatchSummary
 
 
 def load(name: str, **options: Any) -> Plugin:
@@ -80,7 +80,17 @@ def run(
     arguments that ``gantools run`` rejects with exit code 2; per-file problems are in the
     summary (``summary.errors``), never raised.
     """
-    from gantools.batch import BatchOptions, run_batch
+    from gantools.batch import run_batch
+
+    plugin, paths, batch = prepare_run(name_or_plugin, inputs, options)
+    return run_batch(plugin, paths, output, options=batch)
+
+
+def prepare_run(
+    name_or_plugin: str | Plugin, inputs: str | os.PathLike | Sequence[str | os.PathLike], options: dict[str, Any],
+) -> tuple[Plugin, list[str | os.PathLike], BatchOptions]:
+    """``(plugin, inputs as a list, BatchOptions)`` from :func:`run`'s arguments (any engine)."""
+    from gantools.batch import BatchOptions
 
     plugin_kwargs, batch_kwargs = split_options(options)
     if isinstance(name_or_plugin, Plugin):
@@ -91,4 +101,4 @@ def run(
         plugin = load(name_or_plugin, **plugin_kwargs)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    return run_batch(plugin, list(inputs), output, options=BatchOptions(**batch_kwargs))
+    return plugin, list(inputs), BatchOptions(**batch_kwargs)

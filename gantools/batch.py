@@ -42,7 +42,7 @@ from collections import deque
 from contextlib import contextmanager, suppress
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -383,7 +383,7 @@ def run_batch(
 
     with _sigterm_as_interrupt():
         ready = not any(j.state == "todo" for j in jobs) or _set_up(plugin)
-        return _run_jobs(plugin, jobs, found, opts, reporter or make_reporter(opts.progress), ready)
+        return run_planned(plugin, jobs, found, opts, reporter or make_reporter(opts.progress), ready)
 
 
 def _describe(args: list[str], from_list: str | None) -> str:
@@ -392,11 +392,16 @@ def _describe(args: list[str], from_list: str | None) -> str:
     return ", ".join(shown) + " (known extensions: " + ", ".join(sorted(image_formats.FORMATS.values())) + ")"
 
 
-def _run_jobs(
+def run_planned(
     plugin: Plugin, jobs: list[Job], found: Inputs, opts: BatchOptions, reporter: Reporter, ready: bool,
+    execute: Callable[[_Runner, list[Job]], None] | None = None,
 ) -> BatchSummary:
     """Report what planning found, run the jobs to do (``ready``: the plugin is set up, else the
-    run was interrupted while setting up), and write the summary."""
+    run was interrupted while setting up), and write the summary.
+
+    ``execute(runner, todo)`` runs the jobs to do and records each through ``runner.record``;
+    the default is this process's pipeline (:meth:`_Runner.run`), another engine passes its own.
+    """
     summary = BatchSummary(plugin.descriptor.name, interrupted=not ready)
     runner = _Runner(plugin, opts, reporter, summary)
     start = time.perf_counter()
@@ -418,7 +423,7 @@ def _run_jobs(
             elif job.state == "skip":
                 runner.record(job, "skipped")
         if ready:
-            runner.run([j for j in jobs if j.state == "todo"])
+            (execute or _Runner.run)(runner, [j for j in jobs if j.state == "todo"])
     finally:
         summary.seconds = time.perf_counter() - start
         reporter.finish(summary.line())

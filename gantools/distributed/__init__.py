@@ -28,24 +28,13 @@ def run(
     **options: Any,
 ) -> BatchSummary:
     """Like :func:`gantools.run`, on Ray; engine options are split off first (see the module doc)."""
-    from gantools.api import load, split_options
-    from gantools.batch import BatchOptions
+    from gantools.api import prepare_run
     from gantools.distributed.engine import RayOptions, run_ray
-    from gantools.plugin import Plugin
 
     engine_keys = {f.name for f in fields(RayOptions)}
     ray_kwargs = {k: options.pop(k) for k in list(options) if k in engine_keys}
-    plugin_kwargs, batch_kwargs = split_options(options)
-    if isinstance(name_or_plugin, Plugin):
-        if plugin_kwargs:
-            raise TypeError(f"unknown batch options {sorted(plugin_kwargs)} (plugin options go to gantools.load())")
-        plugin = name_or_plugin
-    else:
-        plugin = load(name_or_plugin, **plugin_kwargs)
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    return run_ray(plugin, list(inputs), output, options=BatchOptions(**batch_kwargs),
-                   ray_options=RayOptions(**ray_kwargs))
+    plugin, paths, batch = prepare_run(name_or_plugin, inputs, options)
+    return run_ray(plugin, paths, output, options=batch, ray_options=RayOptions(**ray_kwargs))
 
 
 __all__ = ["run"]

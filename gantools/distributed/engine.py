@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from gantools.batch import BatchOptions, BatchSummary, FileResult, _Runner, _write_json
+from gantools.batch import BatchOptions, BatchSummary, _Runner, run_planned
 from gantools.batch_plan import (
     STDIN, BatchError, BatchUsageError, Inputs, Job, check_output_folder, check_summary_path, collect_inputs,
     plan_jobs, single_file_output,
@@ -123,40 +122,18 @@ def run_ray(
 
 def _run_jobs(plugin: Plugin, jobs: list[Job], found: Inputs, opts: BatchOptions, ray_opts: RayOptions,
               reporter: Reporter) -> BatchSummary:
-    """Report what planning found, run the jobs to do on Ray, put the files in plan order, write --json."""
-    summary = BatchSummary(plugin.descriptor.name)
-    runner = _Runner(plugin, opts, reporter, summary)
-    start = time.perf_counter()
-    reporter.start(len(jobs) + len(found.missing), plugin.descriptor.name)
-    try:
-        for entry in found.ignored:
-            reporter.warning(f"{entry}: is a folder; lists name files, so it was ignored")
-        for path, kind in found.special:
-            reporter.warning(f"{path}: is {kind}, not a regular file; skipped")
-        for arg in found.missing:
-            summary.files.append(FileResult(arg, None, "failed", f"{arg}: no such file or folder"))
-            summary.failed += 1
-            reporter.error(f"{arg}: no such file or folder")
-            reporter.file(arg, "", "failed")
-        for job in jobs:
-            if job.state == "error":
-                runner.record(job, "failed", f"{job.source.shown}: {job.error}")
-            elif job.state == "skip":
-                runner.record(job, "skipped")
-        todo = [j for j in jobs if j.state == "todo"]
-        first = len(summary.files)
+    """The local runner's reporting and summary around a Ray execution; files listed in plan order."""
+
+    def execute(runner: _Runner, todo: list[Job]) -> None:
+        first = len(runner.summary.files)
         try:
             _execute(plugin, todo, runner, opts, ray_opts)
         except KeyboardInterrupt:
-            summary.interrupted = True
+            runner.summary.interrupted = True
         order = {job.source.shown: i for i, job in enumerate(todo)}
-        summary.files[first:] = sorted(summary.files[first:], key=lambda f: order.get(f.input, len(order)))
-    finally:
-        summary.seconds = time.perf_counter() - start
-        reporter.finish(summary.line())
-    if opts.json:
-        _write_json(summary, opts.json, reporter)
-    return summary
+        runner.summary.files[first:] = sorted(runner.summary.files[first:], key=lambda f: order.get(f.input, len(order)))
+
+    return run_planned(plugin, jobs, found, opts, reporter, ready=True, execute=execute)
 
 
 def _execute(plugin: Plugin, todo: list[Job], runner: _Runner, opts: BatchOptions, ray_opts: RayOptions) -> None:
