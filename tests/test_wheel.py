@@ -91,7 +91,8 @@ def test_installed_wheel_lists_and_runs(venv, tmp_path):
     src = write(work / "in" / "a.png", gradient(8, 10))
     listing = in_venv(venv, str(venv / "bin" / "gantools"), "list", cwd=work)
     assert listing.returncode == 0, listing.stderr
-    assert any(" resize " in line and "ok" in line for line in listing.stdout.splitlines())
+    rows = [line.split("\t") for line in listing.stdout.splitlines()]  # not a TTY: tab-separated
+    assert any(row[0] == "resize" and "ok" in row for row in rows), listing.stdout
     run = in_venv(venv, str(venv / "bin" / "gantools"), "run", "resize", "in", "-o", "out", "--scale", "2", cwd=work)
     assert run.returncode == 0, run.stderr
     assert np.array_equal(read(work / "out" / "a.png").shape, (16, 20, 3))
