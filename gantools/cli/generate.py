@@ -5,6 +5,8 @@
     gantools generate faces -n 16 --seed 7 --grid sheet.png --truncation 0.7
     gantools generate faces --interpolate 7 42 --frames 48 -o walk.gif   # or walk.mp4
     gantools generate faces -n 8 --age 60 --gender female -o old/
+    gantools generate faces --directions 6 --seed 3 --grid directions.png   # latent directions sheet
+    gantools generate faces -n 8 -o older/ --direction 0 --amount 2          # seeds shifted along one
 
 Every generator gets the same command: the generation flags below, the ``generate`` platform
 options (device, precision, threads, weights, overwrite) and the plugin's own options
@@ -12,20 +14,24 @@ options (device, precision, threads, weights, overwrite) and the plugin's own op
 ``run``'s rule (:func:`gantools.batch_plan.output_status`): an existing complete file is skipped
 and reported unless ``--overwrite``; when every output exists, no plugin is loaded. The command drives the plugin through
 :class:`gantools.plugin.GeneratorPlugin` (``generate(n, seed)``, ``interpolate(a, b, frames)``).
+Latent directions (``--directions``, ``--direction``) need a plugin that also implements
+:class:`gantools.latent.LatentGenerator`; any other generator refuses them in one line.
 Torch and the plugin are imported only when a command runs.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
 from gantools.cli.errors import failure, usage
 from gantools.cli.options import GENERATE, PLATFORM_PANEL, Param, SwitchCommand, make_command, option_param, platform
 from gantools.cli.plugins import PluginGroup
+from gantools.latent import DEFAULT_METHOD, METHODS
 
 #: The flags of ``gantools generate NAME`` itself (a plugin option may not reuse these names).
 GENERATION: tuple[Param, ...] = (
@@ -40,6 +46,21 @@ GENERATION: tuple[Param, ...] = (
     Param("frames", int, 48, "Frames of an interpolation.", ("--frames",)),
     Param("fps", float, 24.0, "Frames per second of an interpolation.", ("--fps",)),
 )
+#: Latent-direction flags (:mod:`gantools.latent`); their values go to the ``"latent"`` group.
+LATENT: tuple[Param, ...] = (
+    Param("directions", int, None, "Write a sheet of the K main latent directions to --grid: one row per "
+          "direction, columns -3..+3 standard deviations around --seed's image.", ("--directions",),
+          group="latent", extra={"metavar": "K"}),
+    Param("direction", int, None, "Shift every generated image along latent direction I (0 = the strongest).",
+          ("--direction",), group="latent", extra={"metavar": "I"}),
+    Param("amount", float, None, "How far --direction shifts, in standard deviations (e.g. 2 or -1.5).",
+          ("--amount",), group="latent"),
+    Param("method", Literal[METHODS], None,  # type: ignore[valid-type]
+          "How directions are found: pca (GANSpace: principal "
+          f"components of mapped latents) or sefa (closed form from the style weights) [default: {DEFAULT_METHOD}].",
+          ("--method",), group="latent"),
+)
+LATENT_PANEL = "Latent directions"
 
 
 class GenerateCommand(SwitchCommand):
@@ -58,11 +79,12 @@ class GenerateCommand(SwitchCommand):
 def generate_command(cls: type) -> Any:
     """The ``gantools generate NAME`` command of generator plugin class ``cls``."""
     d = cls.descriptor
-    own = {p.name for p in GENERATION}
+    own = {p.name for p in GENERATION + LATENT}
     clash = [o.flag for o in d.options if o.name in own]
     if clash:
         raise failure(f"plugin {d.name!r}: option(s) {', '.join(clash)} clash with gantools generate's own flags")
-    params = [(p, None) for p in GENERATION] + [(p, PLATFORM_PANEL) for p in platform(GENERATE)]
+    params = [(p, None) for p in GENERATION] + [(p, LATENT_PANEL) for p in LATENT]
+    params += [(p, PLATFORM_PANEL) for p in platform(GENERATE)]
     params += [(option_param(o), f"{d.name} options") for o in d.options]
     return make_command(d.name, params, functools.partial(_generate, d.name), help=d.description,
                         no_args_is_help=False, cls=GenerateCommand)
@@ -114,14 +136,42 @@ def check_request(count: int | None, seed: int, seeds: str | None, output: str |
     return []
 
 
+def check_latent(req: dict[str, Any], lat: dict[str, Any]) -> None:
+    """Usage errors of the latent-direction flags ``lat`` with the request ``req``, before any loading."""
+    k, index, amount = lat["directions"], lat["direction"], lat["amount"]
+    if k is None and index is None:
+        if amount is not None or lat["method"] is not None:
+            raise usage("--amount and --method go with --direction I (or --method with --directions K)")
+        return
+    if k is not None and index is not None:
+        raise usage("--directions K writes a sheet, --direction I shifts the images: give one of them")
+    if req["interpolate"] is not None:
+        raise usage("latent directions do not apply to --interpolate")
+    if k is not None:
+        if k < 1:
+            raise usage(f"option --directions: {k}: give at least 1")
+        if amount is not None:
+            raise usage("--directions K shows -3..+3 standard deviations; --amount goes with --direction I")
+        if req["grid"] is None or any(req[x] is not None for x in ("output", "count", "seeds")):
+            raise usage("--directions K writes one sheet around --seed S: give --grid FILE (and no -o, -n, --seeds)")
+        return
+    if index < 0:
+        raise usage(f"option --direction: {index}: directions are numbered from 0 (the strongest)")
+    if amount is None:
+        raise usage("--direction I needs --amount A (standard deviations, e.g. --amount 2)")
+    if not math.isfinite(amount):
+        raise usage(f"option --amount: {amount} is not a finite number")
+
+
 def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
     """Check the request, load the generator, make the images and write them."""
     from gantools.plugin import GeneratorPlugin, OptionError
     from gantools.registry import load
 
-    req = groups["own"]
+    req, lat = groups["own"], groups["latent"]
+    check_latent(req, lat)
     seeds = check_request(**req)
-    todo = _todo(_targets(req, seeds), groups["batch"]["overwrite"])
+    todo = _todo(_targets(req, seeds, sheet=lat["directions"] is not None), groups["batch"]["overwrite"])
     if not todo:
         return 0  # every output exists: the model is not even loaded
     try:
@@ -133,20 +183,60 @@ def _generate(name: str, groups: dict[str, dict[str, Any]]) -> int:
         raise failure(exc) from None
     if not isinstance(plugin, GeneratorPlugin):
         raise failure(f"plugin {name!r} says it is a generator but has no generate()/interpolate()")
+    directions = _directions(plugin, name, lat)
     try:
-        _write(plugin, req, seeds, todo)
+        if lat["directions"] is not None:
+            _write_sheet(plugin, req["seed"], directions, req["grid"])
+        else:
+            shift = None if directions is None else directions.offset(lat["direction"], lat["amount"])
+            _write(plugin, req, seeds, todo, shift)
     except (OSError, ValueError) as exc:  # ValueError includes gantools.image.ImageError (unwritable paths)
         raise failure(exc) from None
     return 0
 
 
-def _targets(req: dict[str, Any], seeds: list[int]) -> list[tuple[str, Path]]:
-    """``(what, path)`` of every file the request writes: ``"animation"``, ``"seed N"``, ``"grid"``.
+def _directions(plugin: Any, name: str, lat: dict[str, Any]) -> Any:
+    """The :class:`gantools.latent.Directions` the request needs (``None`` without latent flags).
+
+    Usage errors: a plugin without a latent space, a count or index beyond the model's ``w``."""
+    from gantools.latent import LatentGenerator, find_directions
+
+    k, index = lat["directions"], lat["direction"]
+    if k is None and index is None:
+        return None
+    if not isinstance(plugin, LatentGenerator):
+        raise usage(f"plugin {name!r} has no latent space to find directions in (--directions, --direction)")
+    try:
+        w_dim = int(plugin.seed_w(0).shape[-1])
+        if k is not None and k > w_dim:
+            raise usage(f"option --directions: {k}: this model has {w_dim} directions")
+        if index is not None and index >= w_dim:
+            raise usage(f"option --direction: {index}: this model's directions are 0..{w_dim - 1}")
+        return find_directions(plugin, index + 1 if k is None else k, lat["method"] or DEFAULT_METHOD)
+    except (OSError, ValueError) as exc:
+        raise failure(exc) from None
+
+
+def _write_sheet(plugin: Any, seed: int, directions: Any, grid: str) -> None:
+    """The directions sheet: a row per direction, a column per amount (-3..+3 standard deviations)."""
+    from gantools.image import media
+    from gantools.latent import AMOUNTS, sheet
+
+    media.write_grid(sheet(plugin, seed, directions), grid, nrow=len(AMOUNTS))
+    typer.echo(f"wrote {len(directions.vectors)} {directions.method} directions x {len(AMOUNTS)} steps "
+               f"({AMOUNTS[0]:+g}..{AMOUNTS[-1]:+g} std) around seed {seed} to {grid}")
+
+
+def _targets(req: dict[str, Any], seeds: list[int], sheet: bool = False) -> list[tuple[str, Path]]:
+    """``(what, path)`` of every file the request writes: ``"animation"``, ``"seed N"``, ``"grid"``
+    (only the grid for a directions ``sheet``).
 
     A usage error if two of them are the same file (``--grid`` naming one of the images)."""
     from gantools.image.media import seed_name
 
     output, grid, walk = req["output"], req["grid"], req["interpolate"]
+    if sheet:
+        return [("grid", Path(grid))]
     targets: list[tuple[str, Path]] = []
     if walk is not None:
         targets.append(("animation", Path(output)))
@@ -191,8 +281,21 @@ def _runs(seeds: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _write(plugin: Any, req: dict[str, Any], seeds: list[int], todo: set[str]) -> None:
-    """Generate (or interpolate) and write the PNGs / grid / animation in ``todo`` (see :func:`_targets`)."""
+def _images(plugin: Any, seeds: list[int], shift: Any) -> list[Any]:
+    """The images of ``seeds``, each run of consecutive seeds in one call; with ``shift`` (a ``w`` offset,
+    :class:`gantools.latent.LatentGenerator` plugins) the seeds' ``w`` moved by it (a zero shift
+    gives exactly the plain images)."""
+    import numpy as np
+
+    if shift is None:
+        return [im for first, n in _runs(seeds) for im in plugin.generate(n, first)]
+    return [im for first, n in _runs(seeds)
+            for im in plugin.render_w(np.stack([plugin.seed_w(s) for s in range(first, first + n)]) + shift)]
+
+
+def _write(plugin: Any, req: dict[str, Any], seeds: list[int], todo: set[str], shift: Any = None) -> None:
+    """Generate (or interpolate) and write the PNGs / grid / animation in ``todo`` (see :func:`_targets`);
+    ``shift`` moves every seed's ``w`` (see :func:`_images`)."""
     from gantools.image import media
 
     output, grid, walk = req["output"], req["grid"], req["interpolate"]
@@ -205,7 +308,7 @@ def _write(plugin: Any, req: dict[str, Any], seeds: list[int], todo: set[str]) -
             media.write_grid(frames, grid)
             typer.echo(f"wrote grid {grid}")
         return
-    images = [im for first, n in _runs(seeds) for im in plugin.generate(n, first)]
+    images = _images(plugin, seeds, shift)
     pairs = [(im, s) for im, s in zip(images, seeds) if f"seed {s}" in todo]
     if pairs:
         paths = media.write_pngs([im for im, _ in pairs], [s for _, s in pairs], output)

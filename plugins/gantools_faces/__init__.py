@@ -145,6 +145,30 @@ class Faces(Plugin):
         psi = self.options["truncation"] if truncation is None else truncation
         return self.face.interpolate(seed_a, seed_b, frames, psi, self._labels(labels))
 
+    # -- latent directions (gantools.latent.LatentGenerator) -------------------------------------
+    def sample_w(self, n: int, seed: int) -> np.ndarray:
+        """Untruncated ``w`` (n, w_dim) float32 of seeds ``seed .. seed+n-1`` (labels as ``generate``)."""
+        self.ensure_setup()
+        return self.face.sample_w(n, seed, self._labels(None)).cpu().numpy()
+
+    def seed_w(self, seed: int) -> np.ndarray:
+        """The ``w`` (w_dim,) float32 that ``generate(1, seed)`` renders."""
+        self.ensure_setup()
+        return self.face.seed_w(seed, self.options["truncation"], self._labels(None))[0].cpu().numpy()
+
+    def render_w(self, ws: np.ndarray) -> list[np.ndarray]:
+        """Faces of the rows of ``ws`` (n, w_dim), batched as ``generate`` batches its seeds."""
+        import torch
+
+        self.ensure_setup()
+        device = self.face.device
+        return self.face.render_batched([torch.from_numpy(np.array(w[None], np.float32)).to(device) for w in ws])
+
+    def modulation_weights(self) -> list[np.ndarray]:
+        """Affine (style) weights (channels, w_dim) of the synthesis network's modulated convs."""
+        self.ensure_setup()
+        return [w.cpu().numpy() for w in self.face.modulation_weights()]
+
     # -- projection ------------------------------------------------------------------------------
     def process(self, image: np.ndarray) -> np.ndarray:
         import cv2

@@ -225,6 +225,19 @@ class FaceModel:
         c = self._center_for(lat, center) if psi != 1.0 else None
         return self.w_of(lat.z, self.embed(lat.age, lat.gender), psi, c)
 
+    def sample_w(self, n: int, seed: int, labels: Labels | None = None) -> torch.Tensor:
+        """Untruncated ``w`` (n, w_dim) of seeds ``seed .. seed+n-1`` with their labels, in one mapping pass."""
+        lats = self.latents(n, seed, labels)
+        z = torch.from_numpy(np.stack([lat.z for lat in lats])).to(self.device)
+        age = torch.tensor([lat.age for lat in lats], device=self.device)
+        gender = torch.tensor([lat.gender for lat in lats], device=self.device)
+        with torch.no_grad():
+            return self.G.mapping(z, age, gender, update_w_avg=False).float()
+
+    def modulation_weights(self) -> list[torch.Tensor]:
+        """The affine (style) weight (channels, w_dim) of every modulated conv, in synthesis order."""
+        return [conv.affine.weight.detach().float() for conv in self.G.synthesis.convs]
+
     def latents(self, n: int, seed: int, labels: Labels | None = None) -> list[Latent]:
         """The :class:`Latent` of each face of ``generate(n, seed, labels=labels)``."""
         return [self.latent(seed + i, labels) for i in range(n)]

@@ -85,5 +85,28 @@ class StyleGAN(Plugin):
         self.ensure_setup()
         return self.model.interpolate(seed_a, seed_b, frames, self.options["truncation"], self.options["class_"])
 
+    # -- latent directions (gantools.latent.LatentGenerator) -------------------------------------
+    def sample_w(self, n: int, seed: int) -> np.ndarray:
+        """Untruncated ``w`` (n, w_dim) float32 of seeds ``seed .. seed + n - 1`` (``--class`` applied)."""
+        self.ensure_setup()
+        return self.model.sample_w(n, seed, self.options["class_"]).cpu().numpy()
+
+    def seed_w(self, seed: int) -> np.ndarray:
+        """The ``w`` (w_dim,) float32 that ``generate(1, seed)`` renders."""
+        self.ensure_setup()
+        return self.model.w(seed, self.options["truncation"], self.options["class_"])[0].cpu().numpy()
+
+    def render_w(self, ws: np.ndarray) -> list[np.ndarray]:
+        """Images of the rows of ``ws`` (n, w_dim), each in its own pass as ``generate`` renders."""
+        import torch
+
+        self.ensure_setup()
+        return [self.model.render(torch.from_numpy(np.array(w[None], np.float32)).to(self.model.device)) for w in ws]
+
+    def modulation_weights(self) -> list[np.ndarray]:
+        """Affine (style) weights (channels, w_dim) of the synthesis network's modulated 3x3 convs."""
+        self.ensure_setup()
+        return [w.cpu().numpy() for w in self.model.modulation_weights()]
+
     def process(self, image: Any) -> np.ndarray:
         raise OptionError("stylegan generates; use gantools generate stylegan")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantools.nn.stylegan2 import StyleGAN2Generator, to_uint8
+from gantools.nn.stylegan2 import StyleGAN2Generator, SynthesisLayer, to_uint8
 
 CENTER_SEED = 0x5EED
 CENTER_SAMPLES = 4096
@@ -94,6 +94,18 @@ class StyleGANModel:
         z = torch.from_numpy(seed_z(seed, self.G.z_dim)).to(self.device)
         with torch.no_grad():
             return self.G.mapping(z, self._label(class_index), truncation)
+
+    def sample_w(self, n: int, seed: int, class_index: int | None = None) -> torch.Tensor:
+        """Untruncated ``w`` (n, w_dim) of seeds ``seed .. seed + n - 1``, in one mapping pass."""
+        z = torch.from_numpy(np.concatenate([seed_z(seed + i, self.G.z_dim) for i in range(n)])).to(self.device)
+        c = self._label(class_index)
+        with torch.no_grad():
+            return self.G.mapping(z, None if c is None else c.expand(n, -1))
+
+    def modulation_weights(self) -> list[torch.Tensor]:
+        """The affine (style) weight (channels, w_dim) of every modulated 3x3 conv, in synthesis order."""
+        layers = [m for m in self.G.synthesis.modules() if isinstance(m, SynthesisLayer)]
+        return [m.affine.weight.detach().float() for m in layers]
 
     def render(self, w: torch.Tensor) -> np.ndarray:
         """One image (HxWx3 BGR uint8) of ``w`` (1, w_dim)."""
