@@ -9,6 +9,12 @@ gantools models: shipped ones (``upscale --model``) and any ``--weights`` files.
 
     python bench/sr.py --peer-python .venv-bench/bin/python            # writes bench/results/sr.md
     python bench/sr.py --weights runs/sr/export.safetensors --out /tmp/sr.md --no-memory
+    python bench/sr.py --realworld      # only the real-world x4 section of sr.md (bench/sr_realworld.py)
+
+``--realworld`` scores degraded held-out photos (PSNR-Y vs the clean original, NIQE, texture ratio,
+output MP/s) for bicubic, the shipped fidelity and photo models and the official Real-ESRGAN
+x4plus when pulled (``gantools models pull realesrgan``); it rewrites only its own section of
+``--out``, and the bicubic-protocol table above keeps that section when it is rewritten.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sr" / "bench"
 PEERS = ROOT.parent / "shared" / "peers" / "opencv-dnn-superres"
+REALWORLD_HEADING = "## Real-world x4"  # bench/sr_realworld.py's section of sr.md, kept by _write
 
 
 def y_channel(bgr: np.ndarray) -> np.ndarray:
@@ -104,9 +111,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-memory", action="store_true", help="skip the 4000x3000 peak-memory runs")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sr.md"))
+    ap.add_argument("--realworld", action="store_true", help="run only the real-world x4 table (its own section)")
+    ap.add_argument("--realesrgan-limit", type=int, default=None,
+                    help="real-world table: images per set for Real-ESRGAN x4plus (slow on CPU; default all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    if args.realworld:
+        realworld(args)
+        return
     import gantools
     from gantools.weights import shipped
 
@@ -159,6 +172,64 @@ def main() -> None:
     _write(rows, args)
 
 
+def realworld(args) -> None:
+    """The real-world x4 section (see bench/sr_realworld.py): run, print, write into ``args.out``."""
+    import platform
+
+    import gantools
+    import sr_realworld as rw
+    from gantools import models
+    from niqe import pristine_params
+
+    items = [(name, n, hr) for name in ("Set5", "Set14") for n, hr, _ in load_set(name, rw.SCALE)]
+    methods = {"bicubic (Pillow)": lambda im: bicubic_up(im, rw.SCALE)}
+    def ready(**spec):  # weights loaded before the clock starts
+        plugin = gantools.load("upscale", precision="bf16", threads=args.threads, **spec)
+        plugin.ensure_setup()
+        return plugin.process
+
+    for name in ("fidelity", "photo"):
+        methods[f"gantools {name} x4 (bf16)"] = ready(model=name, scale=4)
+    notes, limits = [], {}
+    x4plus = models.find("upscale", name="realesrgan", scale=4)[0]
+    try:
+        models.path(x4plus)
+        label = "Real-ESRGAN x4plus (official, ncnn files; bf16)"
+        methods[label] = ready(model="realesrgan")
+        if args.realesrgan_limit is not None:
+            limits[label] = args.realesrgan_limit
+    except models.NotInstalled as exc:
+        notes.append(f"Real-ESRGAN x4plus skipped: {exc}.")
+        print(f"skip Real-ESRGAN x4plus: {exc}", file=sys.stderr)
+    rows = rw.run(methods, items, psnr_ssim_y, methods["bicubic (Pillow)"], limits, pristine_params())
+    keys = [(s, n) for s, n, _ in items]
+    text = [rw.HEADING, "", rw_intro(args, platform.processor() or platform.machine()), "", *rw.table(rows, keys)]
+    for label, limit in limits.items():
+        sub = [k for k in keys if k in next(r for r in rows if r.method == label).scores]
+        if len(sub) < len(keys):
+            text += ["", f"Every method on the {len(sub)} images {label} ran on (first {limit} of each set):", "",
+                     *rw.table(rows, sub)]
+    text += ["", *notes] if notes else []
+    out = Path(args.out)
+    rw.write_section(out, "\n".join(text) + "\n")
+    print("\n".join(text))
+    print(f"wrote {out} (section {rw.HEADING!r})")
+
+
+def rw_intro(args, cpu: str) -> str:
+    import sr_realworld as rw
+
+    return (f"`python bench/sr.py --realworld` on {cpu}, {args.threads} threads, torch {torch.__version__}. Set5 + Set14 "
+            f"(never trained on), HR cropped to a multiple of 4, degraded by one fixed pipeline: Gaussian blur sigma "
+            f"{rw.BLUR_SIGMA}, 4x area downscale, Gaussian noise sigma {rw.NOISE_SIGMA}/255 (seed 1000 + image index), "
+            f"JPEG q{rw.JPEG_Q}. PSNR-Y (dB) against the clean original, 4 px shaved; NIQE (Mittal et al. 2013, "
+            "bench/niqe.py with BasicSR 1.4.2's pristine parameters; lower is more natural; 4 px shaved); texture ratio: "
+            "sliced Wasserstein distance (64 directions) between 8x8 patches (stride 4) of band-pass luminance (grey "
+            "minus Gaussian blur sigma 1.5) of the output and of the clean photo, over the same for bicubic (below 1: "
+            "closer to the photo's texture than bicubic). Output MP/s: output pixels / wall time over these images "
+            "(2 CPU threads, shared machine). Means over images.")
+
+
 def _run_peers(args, scale: int, sets: dict, tmp: Path, speed_lr: np.ndarray, big: Path) -> dict:
     if not Path(args.peer_python).exists():
         print(f"skip OpenCV peers: {args.peer_python} not found (make a venv with opencv-contrib-python-headless)", file=sys.stderr)
@@ -209,7 +280,9 @@ def _write(rows: list[dict], args) -> None:
         mem = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "-"
         lines.append(f"| x{r['scale']} | {r['method']} | {_fmt(r, 'Set5')} | {_fmt(r, 'Set14')} | {r['mp_s']:.1f} | {mem} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    old = Path(args.out).read_text() if Path(args.out).exists() else ""
+    kept = old[old.index(REALWORLD_HEADING):] if REALWORLD_HEADING in old else ""  # the --realworld section
+    Path(args.out).write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print(f"wrote {args.out}")
 
 

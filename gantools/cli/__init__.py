@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gantools.cli import export, generate, listing, run, train
+from gantools.cli import export, generate, listing, models, run, train
 from gantools.cli.errors import FAILURE, INTERRUPTED, USAGE, CliError
 
 try:  # Typer >= 0.29 vendors click; older Typer uses the click package
@@ -56,6 +56,7 @@ app.add_typer(run.app)
 app.add_typer(generate.app)
 app.add_typer(train.app)
 app.add_typer(export.app)
+app.add_typer(models.app)
 
 
 def _skip_coercing_absent_values() -> None:

@@ -1,23 +1,30 @@
-"""Built-in plugin ``upscale``: GAN super-resolution x2/x4 with shipped or user weights.
+"""Built-in plugin ``upscale``: GAN super-resolution x2/x3/x4 with shipped, pulled or user weights.
 
 ``--model`` picks a shipped model (``photo``: GAN-trained for real photos, ``fidelity``:
-L1-trained, highest PSNR), ``--scale`` its variant. ``--weights FILE`` loads a gantools export
-or a third-party model instead (Real-ESRGAN RRDBNet / SRVGGNetCompact, ESRGAN old-arch, SPAN, or
-a Real-ESRGAN ncnn ``.param``/``.bin`` pair); its scale comes from the file. ``--outscale``
-resizes the result to any final factor (Lanczos). A ``--weights`` file that cannot be used
-(unreadable, another task's export, a network that does not upscale) is one ``OptionError``
-``"<file>: <problem>"``.
+L1-trained, highest PSNR) or an official Real-ESRGAN model pulled into the cache by ``gantools
+models pull realesrgan`` (``realesrgan``: x4plus, ``realesrgan-anime``: x4plus-anime,
+``animevideo``: animevideov3 x2/x3/x4; see :mod:`gantools.models`), ``--scale`` its variant;
+a pulled model that is not in the cache is an ``OptionError`` naming the pull command.
+``--weights FILE`` loads a gantools export or a third-party model instead (Real-ESRGAN RRDBNet /
+SRVGGNetCompact, ESRGAN old-arch, SPAN, or a Real-ESRGAN ncnn ``.param``/``.bin`` pair); its
+scale comes from the file. ``--outscale`` resizes the result to any final factor (Lanczos). A
+``--weights`` file that cannot be used (unreadable, another task's export, a network that does not
+upscale) is one ``OptionError`` ``"<file>: <problem>"``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 
+from gantools import models
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
 
-MODELS = ("photo", "fidelity")
+SHIPPED = ("photo", "fidelity")
+PULLED = tuple(dict.fromkeys(m.name for m in models.find("upscale")))  # realesrgan, realesrgan-anime, animevideo
+MODELS = SHIPPED + PULLED
 WHAT = "an upscale (super-resolution) model"
 ACCEPTS = "gantools upscale exports or Real-ESRGAN RRDBNet / SRVGGNetCompact weights (scale > 1)"
 
@@ -32,12 +39,14 @@ class Upscale(Plugin):
         channels=(1, 3, 4),
         tiling=True,
         options=(
-            Option("model", str, "photo", "shipped model: photo (GAN, sharp) or fidelity (L1, highest PSNR)", choices=MODELS),
-            Option("scale", int, None, "upscaling factor of the model: 2 or 4 (default 4, or the weights' own)", choices=(2, 4)),
+            Option("model", str, "photo", "shipped model: photo (GAN, sharp) or fidelity (L1, highest PSNR); "
+                   f"pulled (gantools models pull realesrgan): {', '.join(PULLED)}", choices=MODELS),
+            Option("scale", int, None, "upscaling factor of the model: 2, 3 or 4 (default 4, or the weights' own)",
+                   choices=(2, 3, 4)),
             Option("outscale", float, None, "final factor after the model (Lanczos), e.g. 3 or 1.5", min=0.05, max=16),
             Option("alpha", str, "bicubic", "how to enlarge an alpha channel: bicubic or model", choices=("bicubic", "model")),
         ),
-        weights="photo x4, fidelity x2/x4",
+        weights="photo x4, fidelity x2/x4; " + models.summary("upscale"),
         trainable=True,
     )
 
@@ -48,6 +57,9 @@ class Upscale(Plugin):
 
             check_weights_file(self.runtime.weights)
             check_task(self.runtime.weights, peek_metadata(self.runtime.weights), "upscale", WHAT)
+            return
+        if self.options["model"] in PULLED:
+            self._pulled_path()
             return
         from gantools.weights import shipped
 
@@ -80,9 +92,23 @@ class Upscale(Plugin):
     def _weights_path(self) -> str:
         if self.runtime.weights:
             return self.runtime.weights
+        if self.options["model"] in PULLED:
+            return str(self._pulled_path())
         from gantools.weights import shipped
 
         return str(shipped("upscale", name=self.options["model"], scale=self.options["scale"] or 4)[0].verify())
+
+    def _pulled_path(self) -> Path:
+        """The ``.param`` of the pulled ``--model`` at ``--scale``; ``OptionError`` if absent or not pulled."""
+        name, scale = self.options["model"], self.options["scale"] or 4
+        found = models.find("upscale", name=name, scale=scale)
+        if not found:
+            have = "/".join(f"x{m.scale}" for m in models.find("upscale", name=name))
+            raise OptionError(f"option --scale: model {name!r} has no x{scale} (it has {have})")
+        try:
+            return models.path(found[0])
+        except models.NotInstalled as exc:
+            raise OptionError(str(exc)) from None
 
     @property
     def scale(self) -> float:  # type: ignore[override]
