@@ -104,11 +104,13 @@ def center_square(img: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(_resize(img[y : y + s, x : x + s], size, size))
 
 
-def content_images(paths: list[str], *, crop: int, workers: int = 2, log: Callable[[str], None] | None = None) -> ImageSet:
-    """Content photos (upscaled so the shorter side is at least ``crop``)."""
+def content_images(paths: list[str], *, crop: int, exclude: Callable[[str], bool] | None = None, workers: int = 2,
+                   log: Callable[[str], None] | None = None) -> ImageSet:
+    """Content photos (upscaled so the shorter side is at least ``crop``), without the file names
+    ``exclude`` matches (the held-out split, :mod:`gantools_stylize.split`)."""
     if not paths:
         raise DataError("no content photos: give --content FOLDER (photos to learn to stylise)")
-    return ImageSet(paths, min_side=crop, workers=workers, log=log)
+    return ImageSet(paths, min_side=crop, exclude=exclude, workers=workers, log=log)
 
 
 def label(paths: list[str]) -> str:

@@ -8,6 +8,13 @@
   change much.
 * :func:`style_ratio`: distance(output, style) / distance(input, style): below 1 means the output
   moved towards the style.
+* :func:`pooled_ratio`: the same ratio for a whole set (all outputs' patches vs all inputs'
+  patches, against one draw of the style folder's patches, with the same projections and, for
+  outputs and inputs, the same patch positions), :data:`POOLED_PATCHES` per scale, averaged over
+  :data:`POOLED_SEEDS`. outputs == inputs gives exactly 1. It is *not* 0 for real paintings of the
+  domain: a finite set of N images covers only part of the folder's patch distribution, so report
+  it beside :func:`pooled_ratio` of N held-out paintings of the folder (the floor) and use the same
+  photo set and resolution when comparing numbers (see ``bench/results/style.md``).
 
 Images are float tensors ``(1, 3, H, W)``, RGB in [0, 1]. Every random draw comes from a
 ``torch.Generator`` seeded by the caller's ``seed``, so results are reproducible.
@@ -30,6 +37,8 @@ LONG_SIDES = (256, 128)
 PATCHES_PER_SCALE = 4096
 PROJECTIONS = 128
 KINDS = ("color", "texture")
+POOLED_PATCHES = 16384
+POOLED_SEEDS = (0, 1, 2)
 
 
 def _resize_long(x: Tensor, long_side: int) -> Tensor:
@@ -115,5 +124,23 @@ def style_ratio(original: Tensor, output: Tensor, style: Sequence[Tensor], kind:
     return d_out / max(d_in, 1e-12)
 
 
-__all__ = ["KINDS", "band_pass", "content_ssim", "patches", "projections", "sliced_wasserstein",
-           "style_distance", "style_ratio"]
+def pooled_ratio(originals: Sequence[Tensor], outputs: Sequence[Tensor], style: Sequence[Tensor], kind: str,
+                 seeds: Sequence[int] = POOLED_SEEDS, per_scale: int = POOLED_PATCHES) -> float:
+    """Mean over ``seeds`` of distance(all ``outputs``, style) / distance(all ``originals``, style).
+
+    ``outputs[i]`` must have ``originals[i]``'s size, so both sets are sampled at the same patch
+    positions (the ratio then measures only what the stylisation changed)."""
+    if len(originals) != len(outputs) or not originals:
+        raise ValueError(f"need as many outputs as originals (> 0), got {len(outputs)} and {len(originals)}")
+    ratios = []
+    for seed in seeds:
+        b = patches(style, kind, seed + 1, per_scale)
+        proj = projections(b.shape[1], seed=seed)
+        d_out = sliced_wasserstein(patches(outputs, kind, seed, per_scale), b, proj)
+        d_in = sliced_wasserstein(patches(originals, kind, seed, per_scale), b, proj)
+        ratios.append(d_out / max(d_in, 1e-12))
+    return float(sum(ratios) / len(ratios))
+
+
+__all__ = ["KINDS", "POOLED_PATCHES", "POOLED_SEEDS", "band_pass", "content_ssim", "patches", "pooled_ratio",
+           "projections", "sliced_wasserstein", "style_distance", "style_ratio"]

@@ -27,6 +27,7 @@ import torch
 
 from gantools_stylize import losses as L
 from gantools_stylize.data import StyleImages, center_square, content_images, label, scaled_crop
+from gantools_stylize.split import HOLDOUT_EVERY, held_out_names
 from gantools.nn.pair import PAIR_ARCH, DiscriminatorPair, GeneratorPair
 from gantools.plugin import Option, OptionError
 from gantools.train.data import DataError, scan, to_batch_tensor
@@ -67,6 +68,8 @@ class StylizeTask(TrainTask):
         Option("w_cycle", float, 10.0, "cycle-consistency weight (domain mode, or --cycle)", min=0.0),
         Option("w_identity", float, 5.0, "identity weight (domain mode)", min=0.0),
         Option("sample_size", int, 256, "side of the sample-grid photos (multiple of 4)", min=32, max=1024),
+        Option("holdout", int, HOLDOUT_EVERY, "hold back about 1 in N content photos (by file name; see "
+               "gantools_stylize.split) and Set5/Set14 for bench/style.py; 0 = train on every photo", min=0),
     )
     defaults = {"batch_size": 8, "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.99), "adv_loss": "lsgan",
                 "augment": "translation,cutout", "sample_every": 250, "checkpoint_every": 1000,
@@ -99,8 +102,10 @@ class StylizeTask(TrainTask):
         crop, w = self.opts["crop"], self.config.workers
         style_size = self.opts["style_size"] if self.mode == "painting" else None
         self.style = StyleImages(self.style_paths, crop=crop, style_size=style_size, workers=w, log=self.log)
-        self.content = content_images(self.content_paths, crop=crop, workers=w, log=self.log)
-        self.log(f"stylize: {self.mode} mode, {len(self.style)} style image(s), {len(self.content)} content photos")
+        held = held_out_names((it.name for it in scan(self.content_paths).items), self.opts["holdout"])
+        self.content = content_images(self.content_paths, crop=crop, exclude=held.__contains__, workers=w, log=self.log)
+        kept = f", {len(held)} held out for bench/style.py (--holdout)" if held else ""
+        self.log(f"stylize: {self.mode} mode, {len(self.style)} style image(s), {len(self.content)} content photos{kept}")
 
     def make_batch(self, step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         crop, sr, n = self.opts["crop"], self.opts["scale_range"], self.config.batch_size
