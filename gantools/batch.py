@@ -192,18 +192,10 @@ class _Runner:
         be written in the job's format."""
         if decoded.frames > 1:
             self.reporter.warning(f"{job.source.shown}: has {decoded.frames} frames; only the first is processed")
-        fmt = image_formats.get(job.format)
-        out_h, out_w = self.plugin.output_size(*decoded.image.shape[:2])
-        if fmt.max_side and max(out_h, out_w) > fmt.max_side:
-            raise ValueError(f"the result would be {out_w}x{out_h}, above the {fmt.label} limit of "
-                             f"{fmt.max_side} pixels a side; choose another --format")
+        check_fits(self.plugin, decoded.image, job.format)
 
     def check_result(self, result: Any) -> None:
-        """``ValueError`` blaming the plugin when ``result`` breaks the array contract."""
-        try:
-            check_image(result)
-        except ValueError as exc:
-            raise ValueError(f"plugin {self.plugin.descriptor.name!r} returned an invalid image: {exc}") from None
+        check_result(self.plugin, result)
 
     def fail(self, job: Job, exc: BaseException, named: bool = False) -> None:
         """Record a failure; ``named``: the message already starts with the file name."""
@@ -384,6 +376,23 @@ def run_batch(
     with _sigterm_as_interrupt():
         ready = not any(j.state == "todo" for j in jobs) or _set_up(plugin)
         return run_planned(plugin, jobs, found, opts, reporter or make_reporter(opts.progress), ready)
+
+
+def check_fits(plugin: Plugin, image: np.ndarray, fmt: str) -> None:
+    """``ValueError`` if ``plugin``'s result for ``image`` could not be written in format ``fmt``."""
+    spec = image_formats.get(fmt)
+    out_h, out_w = plugin.output_size(*image.shape[:2])
+    if spec.max_side and max(out_h, out_w) > spec.max_side:
+        raise ValueError(f"the result would be {out_w}x{out_h}, above the {spec.label} limit of "
+                         f"{spec.max_side} pixels a side; choose another --format")
+
+
+def check_result(plugin: Plugin, result: Any) -> None:
+    """``ValueError`` blaming ``plugin`` when its ``result`` breaks the array contract."""
+    try:
+        check_image(result)
+    except ValueError as exc:
+        raise ValueError(f"plugin {plugin.descriptor.name!r} returned an invalid image: {exc}") from None
 
 
 def _describe(args: list[str], from_list: str | None) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from gantools.batch import check_fits, check_result
+
 Batch = dict[str, np.ndarray]
 #: the name given to ``read_image`` so that its messages can be re-attached to the shown name
 _NAME = "F"
@@ -102,9 +104,9 @@ class PluginActor:
             image = unpack(row["image"], row["shape"], row["dtype"])
             if row["frames"] > 1:
                 warnings.append(f"has {row['frames']} frames; only the first is processed")
-            self._check_size(image, row["format"])
+            check_fits(self.plugin, image, row["format"])
             result = self.plugin.process(image)
-            self._check_result(result)
+            check_result(self.plugin, result)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - even a plugin's sys.exit() fails one file only
@@ -113,23 +115,6 @@ class PluginActor:
         data, shape, dtype = pack(result)
         return {**row, "image": data, "shape": shape, "dtype": dtype, "warnings": "\n".join(warnings)}
 
-    def _check_size(self, image: np.ndarray, fmt: str) -> None:
-        """As the local runner: ``ValueError`` if the result could not be written in ``fmt``."""
-        from gantools.image import formats as image_formats
-
-        spec = image_formats.get(fmt)
-        out_h, out_w = self.plugin.output_size(*image.shape[:2])
-        if spec.max_side and max(out_h, out_w) > spec.max_side:
-            raise ValueError(f"the result would be {out_w}x{out_h}, above the {spec.label} limit of "
-                             f"{spec.max_side} pixels a side; choose another --format")
-
-    def _check_result(self, result: Any) -> None:
-        from gantools.plugin import check_image
-
-        try:
-            check_image(result)
-        except ValueError as exc:
-            raise ValueError(f"plugin {self.plugin.descriptor.name!r} returned an invalid image: {exc}") from None
 
 
 def encode_batch(batch: Batch, *, quality: int | None, background: tuple[int, int, int]) -> Batch:
