@@ -37,6 +37,10 @@ REDUCED = {
     "-o projected/": "-o projected/ --steps 2",
     "--age 70": "--age 70 --steps 2",
     "--frames 48": "--frames 4",
+    "-n 16 --seed 7 --grid": "-n 4 --seed 7 --grid",
+    "-n 8 --age 60": "-n 2 --age 60",
+    "--directions 6 --seed 6": "--directions 2 --seed 6",
+    "-n 8 -o edited/": "-n 2 -o edited/",
     "--seeds 0-35,42": "--seeds 0-3,42",
     # ship into the test's weights/ (the default is the package's), under a file name not taken there
     '--dataset "T91 + BSD200"': '--dataset "T91 + BSD200" --weights-dir weights',
