@@ -22,6 +22,8 @@ Decisions, stated once:
   TIFF tags, so their ``exif`` is ``None``. A CMYK profile is dropped once CMYK pixels are
   converted to BGR.
 * Writing goes through the project's one atomic writer, :mod:`gantools.image.atomic`.
+* What libpng and libjpeg print to stderr while OpenCV decodes or encodes is dropped
+  (:mod:`gantools.image.quiet`): a bad file is reported in gantools' one line.
 """
 
 from __future__ import annotations
@@ -39,17 +41,29 @@ import numpy as np
 
 from gantools.image import formats, metadata
 from gantools.image.atomic import read_at_most, write_atomic
+from gantools.image.quiet import quiet_libraries
 from gantools.image.registry import ImageFormat, Unsupported, Warn
 from gantools.plugin import check_image
 
-DEFAULT_MAX_PIXELS = 89_478_485
+DEFAULT_MAX_PIXELS = formats.DEFAULT_MAX_PIXELS
 
 # Library noise stays out of the one-line output: Pillow's header parsers warn about odd metadata
-# (the codec judges the file itself) and OpenCV logs "[ WARN ]" lines of its own.
+# (the codec judges the file itself), OpenCV logs "[ WARN ]" lines of its own, and libpng/libjpeg
+# print to fd 2 while OpenCV decodes or encodes (dropped by quiet_libraries).
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
 warnings.filterwarnings("ignore", category=UserWarning, module=r"gantools\.image(\.|$)")
-with suppress(AttributeError):
-    cv2.setLogLevel(2)  # errors only
+
+
+def _opencv_errors_only() -> None:
+    """OpenCV logs errors only (``cv2.utils.logging`` in OpenCV 5, ``cv2.setLogLevel`` in 4.x)."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if hasattr(log, "setLogLevel"):
+        log.setLogLevel(log.LOG_LEVEL_ERROR)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(2)
+
+
+_opencv_errors_only()
 
 
 class ImageError(ValueError):
@@ -185,9 +199,9 @@ def _unknown_hint(data: bytes) -> str:
     if data[4:8] == b"ftyp":  # an ISO media file: HEIF/AVIF stills, or MP4/MOV video
         if data[8:12] in HEIF_BRANDS:
             return f"HEIF/AVIF is not supported; {expected}"
-        return f"video files are not supported yet; {expected}"
+        return "a video with an image file name; give it its video extension (.mp4, .mkv, ...) to run it as a video"
     if data.startswith(b"\x1a\x45\xdf\xa3") or (data.startswith(b"RIFF") and data[8:12] == b"AVI "):
-        return f"video files are not supported yet; {expected}"  # Matroska/WebM, AVI
+        return "a video with an image file name; give it its video extension (.mp4, .mkv, ...) to run it as a video"  # Matroska/WebM, AVI
     head = data[:1024]
     if b"\0" not in head:
         with suppress(UnicodeDecodeError):
@@ -211,7 +225,8 @@ def _check_size(name: str, width: int, height: int, max_pixels: int | None) -> N
 def _decode(data: bytes, name: str, mode: str | None, corrupt: ImageError) -> np.ndarray:
     """Decode with OpenCV and bring the result to the contract's layouts."""
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with quiet_libraries():
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         image = None
     if image is None or image.size == 0:
@@ -267,7 +282,8 @@ def encode_image(
         too_large = f"at most {fmt.max_side} pixels a side"
         raise ImageError(f"cannot encode {image_info(image)} as {fmt.label}: {too_large}")
     try:
-        ok, buf = cv2.imencode(fmt.extension, image, params)
+        with quiet_libraries():
+            ok, buf = cv2.imencode(fmt.extension, image, params)
     except cv2.error:
         ok = False
     if not ok:

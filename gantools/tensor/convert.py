@@ -4,6 +4,10 @@ OpenCV arrays (``HxW`` gray, ``HxWx3`` BGR, ``HxWx4`` BGRA; uint8/uint16) become
 ``(N, C, H, W)`` in [0, 1] (kornia's convention); channel order is converted by name
 (``bgr_to_rgb`` / ``rgb_to_bgr``), never implied. Alpha is split off by :func:`split` and handled
 by the caller. Tensors go back rounded to the nearest level of the target bit depth.
+
+Large images can stay integer: :func:`to_int_tensor` keeps an array's levels (uint8/uint16, a
+quarter or half of the float tensor's memory) and :func:`as_float` converts one tile of it at a
+time, bit-identical to :func:`to_tensor` on the same pixels.
 """
 
 from __future__ import annotations
@@ -69,12 +73,16 @@ def images_to_tensor(images: Sequence[np.ndarray], *, bgr_to_rgb: bool) -> Tenso
     import torch
 
     stack = np.stack([np.asarray(a) for a in images])
-    if stack.ndim != 4 or stack.shape[-1] not in (1, 3):
-        raise ValueError(f"expected N x H x W x C arrays with C = 1 or 3, got {stack.shape}")
+    _check_nhwc(stack.shape)
     if bgr_to_rgb and stack.shape[-1] == 3:
         stack = stack[..., ::-1]
     floats = np.ascontiguousarray(stack).astype(np.float32) / maxval(stack.dtype)
     return torch.from_numpy(floats).permute(0, 3, 1, 2).contiguous()
+
+
+def _check_nhwc(shape: tuple[int, ...]) -> None:
+    if len(shape) != 4 or shape[-1] not in (1, 3):
+        raise ValueError(f"expected N x H x W x C arrays with C = 1 or 3, got {shape}")
 
 
 def tensor_to_images(tensor: Tensor, dtype: np.dtype = np.uint8, *, rgb_to_bgr: bool) -> np.ndarray:
@@ -82,12 +90,21 @@ def tensor_to_images(tensor: Tensor, dtype: np.dtype = np.uint8, *, rgb_to_bgr: 
 
     ``rgb_to_bgr`` reverses the channels of a 3-channel tensor (tensor RGB -> OpenCV BGR).
     """
+    import torch
+
     if tensor.dim() != 4:
         raise ValueError(f"expected an (N, C, H, W) tensor, got shape {tuple(tensor.shape)}")
-    arr = tensor.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    dtype = np.dtype(dtype)
+    levels = tensor.detach().float().clamp(0, 1).cpu()
+    torch_dtype = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}.get(dtype)
+    if torch_dtype is not None:  # rounded in torch (half to even, as np.rint): no float array in numpy
+        levels = levels.mul_(maxval(dtype)).round_().to(torch_dtype)
+    arr = levels.permute(0, 2, 3, 1).numpy()
     if rgb_to_bgr and arr.shape[-1] == 3:
         arr = arr[..., ::-1]
-    return np.ascontiguousarray(np.rint(arr * maxval(np.dtype(dtype))).astype(dtype))
+    if torch_dtype is None:
+        arr = np.rint(arr * maxval(dtype)).astype(dtype)
+    return np.ascontiguousarray(arr)
 
 
 def to_tensor(color: np.ndarray, *, bgr_to_rgb: bool) -> Tensor:
@@ -95,9 +112,40 @@ def to_tensor(color: np.ndarray, *, bgr_to_rgb: bool) -> Tensor:
     return images_to_tensor([color], bgr_to_rgb=bgr_to_rgb)
 
 
+def to_int_tensor(color: np.ndarray, *, bgr_to_rgb: bool) -> Tensor:
+    """One HxWxC (C=1 or 3) uint8/uint16 array -> (1, C, H, W) tensor of the same dtype and levels
+    (one integer copy, no float one); :func:`as_float` of it, or of any slice of it, equals
+    :func:`to_tensor` of the same pixels exactly. Arrays of other dtypes: :func:`to_tensor`."""
+    import torch
+
+    if color.dtype not in (np.uint8, np.uint16):
+        return to_tensor(color, bgr_to_rgb=bgr_to_rgb)
+    _check_nhwc((1, *color.shape))
+    bits = np.ascontiguousarray(color)
+    if bits.dtype == np.uint16:  # torch only moves uint16 in part: move the same bits as int16
+        bits = bits.view(np.int16)
+    planes = torch.from_numpy(bits).permute(2, 0, 1)
+    order = (2, 1, 0) if bgr_to_rgb and color.shape[-1] == 3 else range(color.shape[-1])
+    t = torch.stack([planes[c] for c in order])[None]  # one contiguous copy, channels in order
+    return t.view(torch.uint16) if color.dtype == np.uint16 else t
+
+
+def as_float(t: Tensor) -> Tensor:
+    """An integer tensor of levels (:func:`to_int_tensor`: uint8 or uint16) as float32 in [0, 1],
+    in its memory format; a float tensor is returned as it is (no copy)."""
+    import torch
+
+    if t.is_floating_point():
+        return t
+    if t.dtype not in (torch.uint8, torch.uint16):
+        raise TypeError(f"expected a uint8, uint16 or float tensor, got {t.dtype}")
+    return t.float().div_(65535.0 if t.dtype == torch.uint16 else 255.0)
+
+
 def from_tensor(tensor: Tensor, dtype: np.dtype, *, rgb_to_bgr: bool) -> np.ndarray:
     """(1, C, H, W) float tensor in [0, 1] -> one HxWxC array: :func:`tensor_to_images`, first image."""
     return tensor_to_images(tensor[:1], dtype, rgb_to_bgr=rgb_to_bgr)[0]
 
 
-__all__ = ["Layout", "from_tensor", "images_to_tensor", "maxval", "merge", "split", "tensor_to_images", "to_tensor"]
+__all__ = ["Layout", "as_float", "from_tensor", "images_to_tensor", "maxval", "merge", "split", "tensor_to_images",
+           "to_int_tensor", "to_tensor"]

@@ -16,6 +16,10 @@ output is exact wherever its context covers the network's receptive field, so th
 equals the untiled one when the receptive-field radius is at most ``overlap - feather / 2``
 (``feather=0``: a hard seam, exact for radius <= overlap).
 
+``x`` may also be an integer tensor of levels (:func:`gantools.tensor.convert.to_int_tensor`):
+padding and tiling then work on the integers, and each tile becomes float (``as_float``) just
+before ``fn`` runs, so no float copy of the whole image is made (unless it is run whole).
+
 torch is imported inside the functions only.
 """
 
@@ -24,6 +28,8 @@ from __future__ import annotations
 import math
 import os
 from typing import TYPE_CHECKING, Callable, Iterator
+
+from gantools.tensor.convert import as_float
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -40,22 +46,55 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-def _pad_axis(x: Tensor, dim: int, amount: int) -> Tensor:
+def _pad_axis(x: Tensor, dim: int, amount: int, reflect: bool | None = None) -> Tensor:
+    """``x`` padded by ``amount`` at the end of ``dim``: reflected (default: when ``amount`` is
+    less than the axis' length) or replicated."""
+    import torch
     import torch.nn.functional as F
 
     if amount <= 0:
         return x
-    pad = (0, amount, 0, 0) if dim == -1 else (0, 0, 0, amount)
-    mode = "reflect" if amount < x.shape[dim] else "replicate"
-    return F.pad(x, pad, mode=mode)
+    n = x.shape[dim]
+    reflect = amount < n if reflect is None else reflect
+    if x.is_floating_point():
+        pad = (0, amount, 0, 0) if dim == -1 else (0, 0, 0, amount)
+        return F.pad(x, pad, mode="reflect" if reflect else "replicate")
+    # integer levels: the same padding as a gather, which torch has for every integer dtype and device
+    # (not all of its padding kernels do); uint16 is gathered as the same bits in int16
+    idx = torch.arange(n + amount, device=x.device)
+    idx[n:] = 2 * (n - 1) - idx[n:] if reflect else n - 1
+    bits = x.view(torch.int16) if x.dtype == torch.uint16 else x
+    out = bits.index_select(dim, idx)
+    return out.view(torch.uint16) if x.dtype == torch.uint16 else out
+
+
+def _padded_size(h: int, w: int, multiple: int, min_size: int) -> tuple[int, int]:
+    return _round_up(max(h, min_size), multiple), _round_up(max(w, min_size), multiple)
 
 
 def pad_to(x: Tensor, multiple: int = 1, min_size: int = 1) -> Tensor:
     """Pad ``x`` at the bottom/right so H and W are multiples of ``multiple`` and >= ``min_size``."""
     h, w = x.shape[-2:]
-    th = _round_up(max(h, min_size), multiple)
-    tw = _round_up(max(w, min_size), multiple)
+    th, tw = _padded_size(h, w, multiple, min_size)
     return _pad_axis(_pad_axis(x, -1, tw - w), -2, th - h)
+
+
+def padded_region(x: Tensor, size: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]) -> Tensor:
+    """``pad_to(x, ...)[..., r0:r1, c0:c1]`` for ``x`` padded to ``size`` = (H', W'), without
+    padding (copying) the whole of ``x``: only a region that reaches into the padding is padded,
+    from the rows/columns its reflection reads (padding is separable, so the values are the same)."""
+    t, pads = x, []
+    for dim, (lo, hi), n, total in ((-2, rows, x.shape[-2], size[0]), (-1, cols, x.shape[-1], size[1])):
+        if hi <= n:
+            t = t.narrow(dim, lo, hi - lo)
+            continue
+        amount = total - n
+        start = min(lo, max(0, n - 1 - amount))  # a reflection of ``amount`` reads rows n-1-amount..n-1
+        t = t.narrow(dim, start, n - start)
+        pads.append((dim, amount, amount < n, lo - start, hi - lo))
+    for dim, amount, reflect, offset, length in pads:  # pad the (views of the) region only
+        t = _pad_axis(t, dim, amount, reflect).narrow(dim, offset, length)
+    return t
 
 
 def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: bool, crop: bool = False) -> Tensor:
@@ -63,7 +102,7 @@ def _call(fn: Callable[[Tensor], Tensor], t: Tensor, scale: int, channels_last: 
 
     if channels_last:
         t = t.contiguous(memory_format=torch.channels_last)
-    out = fn(t)
+    out = fn(as_float(t))
     want = (t.shape[-2] * scale, t.shape[-1] * scale)
     if crop and out.shape[-2] >= want[0] and out.shape[-1] >= want[1]:
         return out[..., : want[0], : want[1]]
@@ -144,7 +183,8 @@ def iter_tiled(
 
     Only one row of tiles is held in fp32 at a time, so callers that write each band into their
     own (e.g. uint8) output buffer need memory for that buffer plus one band, not a full-size
-    fp32 copy of the output.
+    fp32 copy of the output. The input is not padded as a whole (:func:`padded_region` pads the
+    edge tiles), and with an integer ``x`` (see the module docstring) only the tile being run is float.
     """
     import torch
 
@@ -156,12 +196,12 @@ def iter_tiled(
     h, w = x.shape[-2:]
     oh, ow = h * scale, w * scale
     channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    xp = pad_to(x, multiple if pad_multiple else 1, min_size)
-    hp, wp = xp.shape[-2:]
+    pad_m = multiple if pad_multiple else 1
+    hp, wp = _padded_size(h, w, pad_m, min_size)
     tile_m = _round_up(tile, multiple)
     crop = not pad_multiple
     if tile == 0 or (hp <= tile_m and wp <= tile_m):
-        yield 0, _call(fn, xp, scale, channels_last, crop)[..., :oh, :ow]
+        yield 0, _call(fn, pad_to(x, pad_m, min_size), scale, channels_last, crop)[..., :oh, :ow]
         return
 
     ov = _round_up(overlap, multiple)
@@ -187,7 +227,7 @@ def iter_tiled(
         row = None
         for j in range(len(xs) - 1):
             x0, x1 = extent(xs, j, wp)
-            t = _call(fn, xp[..., y0:y1, x0:x1], scale, channels_last, crop)
+            t = _call(fn, padded_region(x, (hp, wp), (y0, y1), (x0, x1)), scale, channels_last, crop)
             if row is None:
                 out_dtype = t.dtype
                 row = torch.zeros((*t.shape[:-2], hi - lo, wp * scale), dtype=torch.float32, device=t.device)
@@ -212,6 +252,23 @@ def iter_tiled(
             band_lo = done
 
 
+def default_budget_bytes() -> int:
+    """The activation budget: ``GANTOOLS_TILE_BUDGET_MB`` (MiB) or 384 MiB."""
+    env = os.environ.get("GANTOOLS_TILE_BUDGET_MB")
+    try:
+        mb = float(env) if env else DEFAULT_BUDGET_MB
+    except ValueError:
+        raise ValueError(f"GANTOOLS_TILE_BUDGET_MB must be a number of MiB, not {env!r}") from None
+    return int(mb * 2**20)
+
+
+def budget_pixels(scale: int, *, budget: int | None = None, bytes_per_pixel: int = DEFAULT_BYTES_PER_PIXEL) -> int:
+    """The most input pixels a network of ``scale`` may run on whole within the activation budget
+    (``budget`` bytes, default :func:`default_budget_bytes`): :func:`auto_tile` returns 0 exactly up to here."""
+    budget = default_budget_bytes() if budget is None else budget
+    return budget // (bytes_per_pixel * max(1, scale) ** 2)
+
+
 def auto_tile(
     h: int,
     w: int,
@@ -223,18 +280,13 @@ def auto_tile(
     """0 when an ``h`` x ``w`` image fits the activation budget whole, else a tile size.
 
     The estimate is ``bytes_per_pixel`` per output pixel. The budget defaults to
-    ``GANTOOLS_TILE_BUDGET_MB`` (MiB) or 384 MiB. Tiles are sized with ``TILE_HEADROOM`` times
-    that estimate, since the tiled path also holds a full-width band of blended rows and
-    per-tile temporaries (measured: 128 px tiles keep a 4000x3000 x4 run at output + 1.2 GB).
-    Tile sizes are multiples of 32, at least 64.
+    ``GANTOOLS_TILE_BUDGET_MB`` (MiB) or 384 MiB (:func:`default_budget_bytes`). Tiles are sized with
+    ``TILE_HEADROOM`` times that estimate, since the tiled path also holds a full-width band of
+    blended rows and per-tile temporaries (measured: 128 px tiles keep a 4000x3000 x4 run at
+    output + 1.2 GB). Tile sizes are multiples of 32, at least 64.
     """
     if budget_bytes is None:
-        env = os.environ.get("GANTOOLS_TILE_BUDGET_MB")
-        try:
-            mb = float(env) if env else DEFAULT_BUDGET_MB
-        except ValueError:
-            raise ValueError(f"GANTOOLS_TILE_BUDGET_MB must be a number of MiB, not {env!r}") from None
-        budget_bytes = int(mb * 2**20)
+        budget_bytes = default_budget_bytes()
     per_input_px = bytes_per_pixel * max(1, scale) ** 2
     if h * w * per_input_px <= budget_bytes:
         return 0

@@ -3,7 +3,8 @@
 Sources yield RGB ``uint8`` arrays (HxWx3). Non-image files are skipped and counted; so are image
 files that cannot be used - empty, not a PNG/JPEG/WebP/TIFF/BMP, corrupt, or with more pixels in
 their header than ``max_pixels`` (the same header check and limit as ``gantools run``, made before
-anything is decoded, so a decompression bomb costs nothing). Images smaller than ``min_side`` are
+anything is decoded, so a decompression bomb costs nothing; the limit is the training run's
+``--max-pixels``, :func:`pixel_limit`). Images smaller than ``min_side`` are
 upscaled on load (reported once, as a count). Batches are built by
 pure functions of ``(seed, step)`` in worker threads, ahead of the training loop, so that a
 resumed run sees exactly the batches it would have seen.
@@ -14,14 +15,17 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 import zipfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from gantools.image import formats
-from gantools.image.codec import DEFAULT_MAX_PIXELS
+from gantools.image.formats import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +35,22 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 class DataError(ValueError):
     """A data folder that cannot be trained on (message names the path)."""
+
+
+#: the pixel limit an :class:`ImageSet` applies by default (``None``: no limit)
+_PIXEL_LIMIT: ContextVar[int | None] = ContextVar("gantools_train_max_pixels", default=DEFAULT_MAX_PIXELS)
+
+
+@contextmanager
+def pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Within the block, an :class:`ImageSet` made without ``max_pixels`` refuses images above
+    ``max_pixels`` pixels (``None`` or 0: no limit). The engine wraps a task's ``setup_data`` in
+    it with the run's ``--max-pixels``, so every task's data follows the flag."""
+    token = _PIXEL_LIMIT.set(max_pixels or None)
+    try:
+        yield
+    finally:
+        _PIXEL_LIMIT.reset(token)
 
 
 @dataclass
@@ -136,8 +156,11 @@ def decode_rgb(data: bytes) -> np.ndarray | None:
     """
     import cv2
 
+    from gantools.image.quiet import quiet_libraries
+
     try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+        with quiet_libraries():  # libpng/libjpeg lines: the file is counted as unreadable instead
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     except cv2.error:
         arr = None
     if arr is None:
@@ -151,9 +174,10 @@ class ImageSet:
     ``transform`` (optional) runs once per image after decoding (e.g. resize faces to 64 px).
     ``min_side``: smaller images are upscaled (Lanczos) so the shorter side equals it, or
     skipped when ``small="skip"`` (for tasks where upscaled images would teach blur).
-    ``max_pixels`` (``None``: no limit) refuses larger images from their header, before decoding.
-    Files that are empty, of an unknown format, corrupt or above ``max_pixels`` are skipped and
-    counted in ``self.bad`` (those above ``max_pixels`` also in ``self.too_large``).
+    ``max_pixels`` (``None``: no limit; default: the run's ``--max-pixels``, :func:`pixel_limit`)
+    refuses larger images from their header, before decoding. Files that are empty, of an
+    unknown format, corrupt or above ``max_pixels`` are skipped and counted in ``self.bad``
+    (those above ``max_pixels`` also in ``self.too_large``); ``DataError`` when none is left.
     """
 
     def __init__(
@@ -166,10 +190,12 @@ class ImageSet:
         exclude: Callable[[str], bool] | None = None,
         workers: int = 2,
         log: Callable[[str], None] | None = None,
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        max_pixels: int | None | EllipsisType = ...,
     ) -> None:
         import cv2
 
+        if max_pixels is ...:
+            max_pixels = _PIXEL_LIMIT.get()
         report = scan(paths, exclude=exclude)
         label = ", ".join(map(str, paths))
         if not report.items:
@@ -209,6 +235,10 @@ class ImageSet:
         self.images = [im for im in loaded if im is not None]
         self.names = [it.name for it, im in zip(report.items, loaded) if im is not None]
         self.bad = len(loaded) - len(self.images) - self.too_small
+        too_large = f"above {max_pixels} pixels (raise the limit with --max-pixels)"
+        if not self.images and self.too_large:
+            raise DataError(f"{label}: none of the {len(loaded)} image files could be used; {self.too_large} "
+                            f"of them are {too_large}")
         if not self.images:
             raise DataError(f"{label}: none of the {len(loaded)} image files could be decoded")
         if log is not None:
@@ -216,7 +246,7 @@ class ImageSet:
             if self.skipped:
                 msg += f", {self.skipped} non-image files skipped"
             if self.bad:
-                large = f", {self.too_large} of them above {max_pixels} pixels" if self.too_large else ""
+                large = f", {self.too_large} of them {too_large}" if self.too_large else ""
                 msg += f", {self.bad} unreadable images skipped{large}"
             if self.too_small:
                 msg += f", {self.too_small} images smaller than {min_side} px skipped"

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
+from gantools.image.formats import DEFAULT_MAX_PIXELS
 from gantools.plugin import Option
 from gantools.registry import NotRegistered, Registry, list_plugins
 
@@ -99,6 +100,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     keep: int = 3
     init: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS  # data images with more pixels are skipped (0 = no limit)
     options: dict[str, Any] = field(default_factory=dict)
     command: str = ""
 

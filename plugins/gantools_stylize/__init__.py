@@ -11,22 +11,23 @@ Large images are processed in tiles (sized on the ``--size`` working image). Ins
 generators (ours, CycleGAN) then normalise every tile with statistics computed once on a
 downscaled copy of the whole image, and tiles overlap by the network's receptive field, so there
 are no seams or tone jumps (:class:`gantools.runner.FrozenStatsTiler`). AnimeGANv2 (GroupNorm,
-not tileable) always runs on the whole image. What a network allows is its descriptor's
+not tileable) always runs on the whole image.
+
+Memory: the steps around the network never hold a float copy of the whole image. The working
+image and the network's result stay in the input's dtype (uint8/uint16; OpenCV resizes them row
+by row), and colour preservation and blending run on horizontal bands
+(:func:`gantools_stylize.color.finish`), so a large ``--size`` costs the tile budget plus a few
+integer images. What a network allows is its descriptor's
 (:class:`gantools.nn.descriptor.ModelDescriptor`): this plugin only composes the steps.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from gantools.plugin import Descriptor, Option, Plugin
 from gantools.registry import register_plugin
 from gantools_stylize.loader import style_summary
-
-if TYPE_CHECKING:
-    from torch import Tensor
 
 _STYLES = style_summary()
 
@@ -69,37 +70,49 @@ class Stylize(Plugin):
         with weights_errors(w.label):
             model = load_arch(w.state, w.arch, w.config)
         rt = self.runtime
-        self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
+        self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile,
+                                  backend=rt.backend)
         self.runner.progress = self.report_progress  # the batch's bar advances per tile band
 
     # -- processing ------------------------------------------------------------------------
     def process(self, image: np.ndarray) -> np.ndarray:
+        """Stylise ``image`` (any layout of the array contract); alpha is returned unchanged.
+
+        Resize to --size, network (tiled by the runner), resize back, colour and blend: every
+        full-size intermediate is an integer image of the input's dtype.
+        """
         from gantools.tensor.convert import merge, split
+        from gantools_stylize.color import finish
 
         self.check_image(image)
-        if self.options["strength"] == 0.0:
+        strength = self.options["strength"]
+        if strength == 0.0:
             return image.copy()
         self.ensure_setup()
-        _, alpha, layout = split(image)
-        return merge(self.runner(image, transform=self.stylise_image), alpha, layout)
+        color, alpha, layout = split(image)
+        h, w = color.shape[:2]
+        styled = self.runner(self.working_image(color))
+        if styled.shape[:2] != (h, w):
+            styled = resize_image(styled, h, w)
+        preserve = self.options["preserve_color"] and not layout.gray  # a gray result has no chroma to keep
+        return merge(finish(styled, color, strength, preserve=preserve), alpha, layout)
 
-    def stylise_image(self, x: Tensor, network: Callable[[Tensor], Tensor]) -> Tensor:
-        """Resize ``x`` (1, 3, H, W) to --size, apply ``network``, resize back, keep the input's
-        colour if asked, blend by --strength. Returns (1, 3, H, W) in [0, 1]."""
-        from gantools.runner import resize
-        from gantools_stylize.color import blend, preserve_color
-
-        x = x.to(self.runner.device).float()
-        h, w = x.shape[-2:]
-        work = x
+    def working_image(self, color: np.ndarray) -> np.ndarray:
+        """``color`` resized so its long side is --size (unchanged without --size)."""
         size = self.options["size"]
-        if size and size != max(h, w):
-            f = size / max(h, w)
-            work = resize(x, max(1, round(h * f)), max(1, round(w * f)))
-        y = network(work).float()
-        if tuple(y.shape[-2:]) != (h, w):
-            y = resize(y, h, w)
-        y = y.clamp(0, 1)
-        if self.options["preserve_color"]:
-            y = preserve_color(y, x)
-        return blend(y, x, self.options["strength"]).clamp(0, 1)
+        h, w = color.shape[:2]
+        if not size or size == max(h, w):
+            return color
+        f = size / max(h, w)
+        return resize_image(color, max(1, round(h * f)), max(1, round(w * f)))
+
+
+def resize_image(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """HxWxC (C = 1 or 3) integer ``image`` resized to ``h`` x ``w`` in its own dtype: area
+    averaging when shrinking (antialiased), bicubic otherwise. OpenCV works row by row, so no
+    float copy of the image is made."""
+    import cv2
+
+    down = h * w < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if down else cv2.INTER_CUBIC)
+    return out.reshape(h, w, image.shape[2])

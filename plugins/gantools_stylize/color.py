@@ -1,11 +1,13 @@
 """Colour helpers for stylisation: strength blending, colour preservation, Reinhard transfer.
 
-All functions take and return float tensors ``(N, 3, H, W)``, RGB in [0, 1] (kornia's
-convention), and work in float32 whatever the input dtype.
+All functions but :func:`finish` take and return float tensors ``(N, 3, H, W)``, RGB in [0, 1]
+(kornia's convention), and work in float32 whatever the input dtype. :func:`finish` applies them
+to OpenCV arrays band by band.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from kornia.color import lab_to_rgb, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
 from torch import Tensor
@@ -31,6 +33,34 @@ def preserve_color(styled: Tensor, original: Tensor) -> Tensor:
     y = rgb_to_ycbcr(styled.float())[:, :1]
     cbcr = rgb_to_ycbcr(original.float())[:, 1:]
     return ycbcr_to_rgb(torch.cat([y, cbcr], 1)).clamp(0, 1)
+
+
+#: pixels per band of :func:`finish` (a few float32 copies of a band are alive at a time)
+BAND_PIXELS = 1 << 20
+
+
+def finish(styled: np.ndarray, original: np.ndarray, strength: float, *, preserve: bool = False) -> np.ndarray:
+    """The stylised ``styled`` with ``original``'s chroma (``preserve``, 3-channel only) and
+    blended by ``strength`` (:func:`preserve_color`, :func:`blend`), as OpenCV arrays.
+
+    Both are HxWxC arrays (C = 1 or 3, BGR) of the same shape and integer dtype. Works on
+    horizontal bands of about :data:`BAND_PIXELS` pixels, writing into ``styled`` (which is
+    returned), so float memory is a few bands, never the whole image.
+    """
+    from gantools.tensor.convert import from_tensor, to_tensor
+
+    if styled.shape != original.shape or styled.dtype != original.dtype:
+        raise ValueError(f"styled {styled.shape} {styled.dtype} and original {original.shape} {original.dtype} differ")
+    if strength == 1.0 and not preserve:
+        return styled
+    rows = max(1, BAND_PIXELS // max(1, styled.shape[1]))
+    for y0 in range(0, styled.shape[0], rows):
+        s = to_tensor(styled[y0 : y0 + rows], bgr_to_rgb=True)
+        o = to_tensor(original[y0 : y0 + rows], bgr_to_rgb=True)
+        if preserve:
+            s = preserve_color(s, o)
+        styled[y0 : y0 + rows] = from_tensor(blend(s, o, strength).clamp(0, 1), styled.dtype, rgb_to_bgr=True)
+    return styled
 
 
 def luminance(x: Tensor) -> Tensor:
@@ -62,4 +92,4 @@ def reinhard(content: Tensor, style: Tensor | list[Tensor]) -> Tensor:
     return lab_to_rgb(out).clamp(0, 1)
 
 
-__all__ = ["blend", "lab_stats", "luminance", "preserve_color", "reinhard"]
+__all__ = ["BAND_PIXELS", "blend", "finish", "lab_stats", "luminance", "preserve_color", "reinhard"]

@@ -16,6 +16,9 @@ from gantools.image.registry import ImageFormat, registered
 
 #: Bytes of the file given to ``accept``.
 PREFIX_BYTES = 32
+#: The default pixel limit of ``run --max-pixels`` and ``train --max-pixels`` (Pillow's
+#: decompression-bomb threshold); here so that settings can name it without loading a codec.
+DEFAULT_MAX_PIXELS = 89_478_485
 #: Canonical format name -> extension written.
 FORMATS = {fmt.name: fmt.extension for fmt in registered()}
 _BY_NAME = {alias: fmt for fmt in registered() for alias in (fmt.name, *fmt.aliases)}
