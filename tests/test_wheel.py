@@ -39,6 +39,8 @@ def wheel(tmp_path_factory) -> Path:
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(path, src / name)
+    (src / "weights" / "state").mkdir(exist_ok=True)  # a training state, which must stay out of the wheel
+    (src / "weights" / "state" / "wheel-test.d.safetensors").write_bytes(b"state")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
          "-q", "-w", str(tmp / "dist"), str(src)],
@@ -61,6 +63,7 @@ def test_wheel_layout(wheel):
     packaged = {n if n.startswith("gantools/") or n.startswith("weights") else "plugins/" + n for n in packaged}
     assert sources <= packaged, f"source files missing from the wheel: {sorted(sources - packaged)}"
     assert any(n.endswith("dist-info/licenses/LICENSE") for n in names)
+    assert not [n for n in names if "/state/" in n], "training states (weights/state/) are not packed into the wheel"
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "gantools = gantools.cli:main" in entry_points
     for name in ("resize", "upscale", "stylize", "faces", "stylegan"):  # built-ins register like third-party plugins

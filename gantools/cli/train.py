@@ -67,8 +67,9 @@ ENGINE: tuple[tuple[Param, str], ...] = tuple((p, RUN_PANEL) for p in (
     _engine("resume", bool, "Continue the run in --out from its last checkpoint, with the run's settings.",
             "--resume", default=False),
     _engine("checkpoint", str, "Resume from this checkpoint (default: the run's last).", metavar="FILE"),
-    _engine("init", str, "Start the generator from these weights, to fine-tune (default: random weights).",
-            metavar="FILE"),
+    _engine("init", str, "Start from these weights, to fine-tune: a file, or a shipped model's name (its "
+            "options, and its discriminator when weights/state/ has it) (default: random weights).",
+            metavar="FILE|NAME"),
 )) + tuple((p, TRAINING_PANEL) for p in (
     _engine("workers", int, "Data loading threads.", min=1),
     _engine("seed", int, "Random seed (data order, augmentation, initial weights)."),
@@ -175,16 +176,17 @@ def _train(name: str, groups: dict[str, dict[str, Any]]) -> int:
     from gantools.plugin import OptionError
     from gantools.train.api import make_config, run_training
     from gantools.train.data import DataError
+    from gantools.train.ddp import is_main_process
     from gantools.train.rundir import CheckpointError
 
-    engine = _given({**groups["engine"], **groups["runtime"]})
+    engine = _given({**groups["engine"], **groups["runtime"], "max_pixels": groups["batch"].get("max_pixels")})
     resume, checkpoint = engine.pop("resume"), engine.pop("checkpoint", None)
     if "time_" in engine:
         engine["time"] = engine.pop("time_")
     engine["data"] = list(groups["engine"]["data"] or ())
     extra_data = {flag: list(v or ()) for flag, v in groups.get("data", {}).items()}  # e.g. --style-images
     task_options = {**_given(groups.get("plugin", {})), **extra_data}
-    quiet = groups["batch"]["quiet"]
+    quiet = groups["batch"]["quiet"] or not is_main_process()  # torchrun: only rank 0 reports
     console = Console(stderr=True)
     log = (lambda msg: None) if quiet else (lambda msg: console.print(msg, highlight=False, soft_wrap=True))
     try:

@@ -12,17 +12,28 @@ from typing import Any, Callable
 
 from gantools.plugin import OptionError
 from gantools.train.engine import Trainer, TrainResult
+from gantools.train.shipped import shipped_defaults
 from gantools.train.task import TrainConfig, get_task
 
 
 def make_config(task: str, *, task_options: dict[str, Any] | None = None, **engine: Any) -> TrainConfig:
-    """Engine defaults, then the task's ``defaults``, then ``engine`` overrides."""
+    """Engine defaults, then the task's ``defaults``, then ``engine`` overrides.
+
+    ``init`` naming a shipped model (see :mod:`gantools.train.shipped`) puts the shipped run's task
+    options and adversarial settings between the defaults and the given values. ``ValueError``
+    when ``init`` names neither a file nor a shipped model of ``task``.
+    """
     task_cls = get_task(task)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(engine) - fields
     if unknown:
         raise OptionError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
-    values = {**task_cls.defaults, **engine, "task": task, "options": dict(task_options or {})}
+    task_options = dict(task_options or {})
+    if engine.get("init"):
+        shipped_options, settings = shipped_defaults(task, engine["init"], task_options)
+        task_options = {**shipped_options, **task_options}
+        engine = {**settings, **engine}
+    values = {**task_cls.defaults, **engine, "task": task, "options": task_options}
     if "betas" in values:
         values["betas"] = tuple(values["betas"])
     return TrainConfig(**values)

@@ -14,6 +14,10 @@ changes nothing. The engine calls the same hooks either way:
   and logs; checkpoints hold no world size, so ``--resume`` works with another N.
 * :meth:`Parallel.agree` - a stop request (Ctrl+C, the time budget) on any rank stops all ranks
   after the same step.
+* :meth:`Parallel.average_logs` - the logged losses are the means over the ranks, i.e. the losses
+  of the global batch, as one process would log them.
+* :func:`is_main_process` - whether this process reports (rank 0, or no torchrun): the command
+  line keeps the other ranks quiet (no progress bar, no summary line).
 
 Gradients are reduced by hand rather than through ``DistributedDataParallel`` because tasks call
 G and D through their own hooks (and R1 needs double backward).
@@ -45,6 +49,9 @@ class Single:
 
     def agree(self, flag: bool) -> bool:
         return flag
+
+    def average_logs(self, logs: dict[str, float]) -> dict[str, float]:
+        return logs
 
     def close(self) -> None:
         pass
@@ -106,12 +113,30 @@ class Parallel(Single):
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
+    def average_logs(self, logs: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over the ranks (every rank logs the same keys in the same order; one
+        all-reduce)."""
+        import torch.distributed as dist
+
+        keys = list(logs)  # the same order on every rank: the same code logged them
+        if not keys:
+            return logs
+        values = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        return dict(zip(keys, (values / self.world).tolist()))
+
     def close(self) -> None:
         import torch.distributed as dist
 
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 of torchrun's processes (or runs alone): read from the
+    environment, so it holds before the process group exists."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def from_env(device: str = "cpu") -> Single:

@@ -9,6 +9,7 @@ and channels_last are used on CPUs with AMX or AVX512-BF16; losses are computed 
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import time
@@ -20,11 +21,12 @@ import torch
 from gantools.device import autocast, resolve_precision, set_threads, torch_device
 from gantools.train import ddp, losses
 from gantools.train.augment import DiffAugment
-from gantools.train.data import Prefetcher, step_rng
+from gantools.train.data import Prefetcher, pixel_limit, step_rng
 from gantools.train.ema import EMA
-from gantools.train.export import export_generator, load_generator_weights
+from gantools.train.export import export_generator
 from gantools.train.rundir import CheckpointError, RunDir
 from gantools.train.samples import make_grid
+from gantools.train.shipped import start_from
 from gantools.train.task import TrainConfig, TrainTask
 
 RESUMABLE_CHANGES = ("steps", "time", "threads", "workers", "command")
@@ -161,13 +163,13 @@ class Trainer:
         self.device = torch_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, str(self.device))
         self.channels_last = self.precision == "bf16" and self.device.type == "cpu"
-        self.task.setup_data()
+        with pixel_limit(cfg.max_pixels):  # every ImageSet of the task follows --max-pixels
+            self.task.setup_data()
         torch.manual_seed(cfg.seed)
         self.G = self.task.build_generator().to(self.device)
         self.D = self.task.build_discriminator()
-        if cfg.init and not self.resume:
-            load_generator_weights(self.G, cfg.init)
-            self.log(f"initialised generator from {cfg.init}")
+        if cfg.init and not self.resume:  # G, and D from a shipped model's training state
+            start_from(self.task, cfg.init, self.G, self.D, log=self.log)
         if self.D is not None:
             self.D = self.D.to(self.device)
         if self.channels_last:
@@ -241,6 +243,7 @@ class Trainer:
             "dataset": self.task.dataset_name(),
             "steps": str(step),
             "images_seen": str(self.images_seen),
+            "options": json.dumps(self.task.opts, sort_keys=True),  # --init rebuilds the task from them
             **self.task.export_metadata(),
         }
         export_generator(self.run_dir.export_path, self.ema.shadow, name, arch_cfg, meta)
@@ -315,7 +318,7 @@ class Trainer:
                         g["lr"] = cfg.lr_d * f
                 batch = self.ddp.shard(next(prefetch))  # DDP: this rank's rows of the step's batch
                 t0 = time.monotonic()
-                logs = self._step(ctx, batch)
+                logs = self.ddp.average_logs(self._step(ctx, batch))  # DDP: the global batch's losses
                 self.train_seconds += time.monotonic() - t0
                 n = next(iter(batch.values())).shape[0] * self.ddp.world
                 self.images_seen += n

@@ -2,7 +2,8 @@
 
 Metadata keys (all strings): ``format`` ("gantools-export-1"), ``task``, ``arch`` (name in the
 ``gantools.nn`` registry), ``arch_config`` (JSON), ``command``, ``dataset``, ``steps``,
-``images_seen``, ``date`` (UTC ISO), plus task-specific keys (e.g. ``scale``, ``style``).
+``images_seen``, ``date`` (UTC ISO), ``options`` (JSON: the run's task options; older exports
+lack it), plus task-specific keys (e.g. ``scale``, ``style``).
 """
 
 from __future__ import annotations

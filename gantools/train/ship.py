@@ -8,10 +8,17 @@ export's metadata and adds the sha256 of the copied file. Task keys that select 
 (``scale`` for upscale, ``style`` for stylize) are copied from the metadata too (and
 ``source`` / ``mode`` of a style, ``resolution`` of faces).
 
+When the export lies in its run folder with the checkpoint of the same step (or ``--checkpoint``
+names it), the model's **training state** is shipped too: ``state/<stem>.d.safetensors`` (the
+discriminator in float16, the run's options and adversarial settings; see
+:mod:`gantools.train.shipped`), recorded as ``state`` and ``state_sha256`` in the entry. The
+state folder is not packed into the wheel. ``gantools train TASK --init NAME`` continues from both.
+
 A model that is already shipped (an entry with the same task and name, an entry with the same
-file, or the file itself in the weights folder) is refused with a one-line error (exit 2)
-unless ``--force`` is given; then the file and the manifest entry are replaced, each written
-atomically (:mod:`gantools.image.atomic`): the weights file first, then the manifest.
+file, or the file or its state file in the weights folder) is refused with a one-line error
+(exit 2) unless ``--force`` is given; then the files and the manifest entry are replaced, each
+written atomically (:mod:`gantools.image.atomic`): the weights file, its state, then the manifest.
+A forced replacement without a state removes the old model's state file.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from pathlib import Path
 
 from gantools.image.atomic import atomic_path, write_atomic
 from gantools.train.export import read_export, save_safetensors
-from gantools.weights import sha256_file, tomllib
+from gantools.train.rundir import CheckpointError
+from gantools.weights import manifest as cached_manifest
+from gantools.weights import sha256_file, state_file, tomllib
 
 SELECTORS = ("scale", "style", "source", "mode", "resolution")
 HEADER = "# Shipped weights (see gantools/weights.py)\n"
@@ -57,7 +66,7 @@ def _clashes(block: str, *, task: str, name: str, file: str) -> bool:
     return m.get("file") == file or (m.get("task"), m.get("name")) == (task, name)
 
 
-def _check_free(dest: Path, models: list[str], *, task: str, name: str, file: str) -> None:
+def _check_free(dests: list[Path], models: list[str], *, task: str, name: str, file: str) -> None:
     """Raise :class:`AlreadyShipped` naming what is in the way."""
     for block in models:
         m = tomllib.loads(block)
@@ -67,25 +76,34 @@ def _check_free(dest: Path, models: list[str], *, task: str, name: str, file: st
         if m.get("file") == file:
             raise AlreadyShipped(f"{file} is already shipped (as {m.get('task')} {m.get('name')!r}); "
                                  "give --force to replace it")
-    if dest.exists():
-        raise AlreadyShipped(f"{dest} already exists; give --force to replace it")
+    for dest in dests:
+        if dest.exists():
+            raise AlreadyShipped(f"{dest} already exists; give --force to replace it")
 
 
 def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str | None = None,
-         weights_dir: str | Path = "weights", fp16: bool = False, force: bool = False) -> dict:
-    """Copy ``export`` to ``weights_dir/file`` and write its manifest entry; returns the entry.
+         weights_dir: str | Path = "weights", fp16: bool = False, force: bool = False,
+         checkpoint: str | Path | None = None) -> dict:
+    """Copy ``export`` to ``weights_dir/file`` (and its training state) and write its manifest entry.
 
-    ``fp16`` stores floating-point tensors as float16 (half the file; they load into fp32 models).
-    Raises :class:`AlreadyShipped` when ``task`` + ``name`` or ``file`` is already shipped (see the
-    module docstring), unless ``force``: then the file and the clashing entries are replaced.
-    ``ValueError`` when ``export`` is not a gantools export.
+    Returns the entry (with ``state`` when a state was shipped). ``fp16`` stores the generator's
+    floating-point tensors as float16 (half the file; they load into fp32 models); the state is
+    always float16. ``checkpoint``: the run's checkpoint of the export's step (default: found
+    beside the export; none there: no state). Raises :class:`AlreadyShipped` when ``task`` +
+    ``name``, ``file`` or its state file is already shipped (see the module docstring), unless
+    ``force``: then the files and the clashing entries are replaced. ``ValueError`` when
+    ``export`` is not a gantools export or ``checkpoint`` is not the run's checkpoint of it.
     """
+    from gantools.train.shipped import run_state, write_state
+
     state, meta = read_export(export)
     dest = Path(weights_dir) / file
+    state_dest = Path(weights_dir) / state_file(file)
     manifest = Path(weights_dir) / "manifest.toml"
     head, models = _blocks(manifest)
     if not force:
-        _check_free(dest, models, task=meta["task"], name=name, file=file)
+        _check_free([dest, state_dest], models, task=meta["task"], name=name, file=file)
+    training = run_state(export, state, meta, checkpoint)
     if fp16:
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
         save_safetensors(dest, half, {**meta, "storage": "fp16"})
@@ -100,10 +118,18 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     for key in SELECTORS:
         if key in meta:
             entry[key] = int(meta[key]) if meta[key].isdigit() else meta[key]
+    if training is not None:
+        d_state, state_meta = training
+        state_dest.parent.mkdir(parents=True, exist_ok=True)
+        write_state(state_dest, d_state, {**state_meta, "generator": file, "generator_sha256": str(entry["sha256"])})
+        entry.update(state=state_file(file), state_sha256=sha256_file(state_dest))
+    else:
+        state_dest.unlink(missing_ok=True)  # (force) the replaced model's state does not fit the new one
     models = [b for b in models if not _clashes(b, task=meta["task"], name=name, file=file)]
     models.append("".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items()))
     text = SEPARATOR.join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]])
     write_atomic(manifest, text.encode())
+    cached_manifest.cache_clear()
     return entry
 
 
@@ -117,15 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", help="dataset description (default: the export's data paths)")
     ap.add_argument("--fp16", action="store_true", help="store float tensors as float16 (half the size)")
     ap.add_argument("--force", action="store_true", help="replace a model or file that is already shipped")
+    ap.add_argument("--checkpoint", help="the run's checkpoint of the export's step, for the training state "
+                    "(default: checkpoints/ckpt-<steps>.pt beside the export)")
     ap.add_argument("--weights-dir", default=str(Path(__file__).resolve().parents[2] / "weights"))
     args = ap.parse_args(argv)
     try:
         entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset,
-                     weights_dir=args.weights_dir, fp16=args.fp16, force=args.force)
-    except (OSError, ValueError) as exc:  # AlreadyShipped, missing or foreign export
+                     weights_dir=args.weights_dir, fp16=args.fp16, force=args.force, checkpoint=args.checkpoint)
+    except (OSError, ValueError, CheckpointError) as exc:  # AlreadyShipped, missing or foreign export or checkpoint
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(f"shipped {entry['file']} ({entry['task']} {entry['name']}), sha256 {entry['sha256'][:12]}...")
+    if "state" in entry:
+        print(f"shipped its training state {entry['state']}, sha256 {entry['state_sha256'][:12]}...")
+    else:
+        print("no training state: no checkpoint of the export's step beside it (give --checkpoint)")
     return 0
 
 

@@ -1,0 +1,200 @@
+"""Shipped models continue training: ``ship`` writes the training state, ``--init NAME`` loads G and D.
+
+A tiny stylize run (synthetic images written to ``tmp_path``, 2 steps) is shipped into a
+temporary weights folder (``gantools.weights.weights_dir`` monkeypatched); the references are
+the run's own checkpoint tensors rounded to float16, the state's storage type.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import gantools.weights as weights
+from gantools.train.api import make_config, run_training
+from gantools.train.engine import Trainer
+from gantools.train.rundir import RunDir
+from gantools.train.ship import AlreadyShipped, main as ship_main, ship
+from gantools.train.shipped import read_state
+from gantools.train.task import get_task
+
+torch.set_num_threads(1)
+#: non-default architecture options: --init NAME must bring them back without being given
+TINY = {"crop": 32, "channels": 8, "blocks": 1, "d_channels": 8, "d_layers": 2, "sample_size": 32}
+NAME = "tinystyle"
+
+
+def _images(folder: Path, n: int, seed: int, size: tuple[int, int] = (48, 64)) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = cv2.GaussianBlur((rng.random((*size, 3)) * 255).astype(np.uint8), (0, 0), 2)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, list[str]]:
+    root = tmp_path_factory.mktemp("data")
+    return {"style_images": [_images(root / "style", 1, 1, (64, 80)) + "/img0.png"], "content": [_images(root / "photos", 4, 2)]}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data) -> Path:
+    """A finished 2-step run with a non-default adversarial loss; checkpoints of steps 1 and 2."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    cfg = make_config("stylize", out=str(out), steps=2, threads=1, workers=1, batch_size=2, seed=3, adv_loss="hinge",
+                      checkpoint_every=1, keep=0, sample_every=100,
+                      task_options={**data, **TINY, "style_name": NAME, "w_content": 0.5})
+    assert run_training(cfg, log=lambda m: None).step == 2
+    return out
+
+
+@pytest.fixture
+def wdir(tmp_path, monkeypatch) -> Path:
+    """An empty weights folder that gantools.weights reads instead of the package's."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setattr(weights, "weights_dir", lambda: folder)
+    weights.manifest.cache_clear()
+    yield folder
+    weights.manifest.cache_clear()
+
+
+def _ship(run: Path, wdir: Path, **kw) -> dict:
+    return ship(kw.pop("export", run / "export.safetensors"), name=NAME, file=f"stylize-{NAME}.safetensors",
+                terms="test", weights_dir=wdir, **kw)
+
+
+def _trainer(tmp_path: Path, data: dict, *, init: str = NAME, **opts) -> tuple[Trainer, list[str]]:
+    """A new run started from ``init``, set up but not stepped; and its log lines."""
+    logs: list[str] = []
+    cfg = make_config("stylize", out=str(tmp_path / "new"), steps=1, threads=1, workers=1, init=init,
+                      task_options={**data, **opts})
+    trainer = Trainer(get_task("stylize"), cfg, log=logs.append)
+    trainer._setup()
+    return trainer, logs
+
+
+def _fp16(state: dict) -> dict:
+    return {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _assert_equal(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert torch.equal(got[k].cpu(), v), k
+
+
+def test_ship_writes_state_and_init_loads_g_and_d_bit_exactly(run, wdir, data, tmp_path) -> None:
+    entry = _ship(run, wdir, fp16=True)
+    state_path = wdir / "state" / f"stylize-{NAME}.d.safetensors"
+    assert entry["state"] == f"state/stylize-{NAME}.d.safetensors" and state_path.exists()
+    (m,) = weights.manifest()
+    assert m.state_sha256 == weights.sha256_file(state_path) and m.sha256 == weights.sha256_file(wdir / m.file)
+    ckpt = RunDir(run).load_checkpoint(run / "checkpoints" / "ckpt-00000002.pt")
+    tensors, meta = read_state(state_path)
+    assert json.loads(meta["settings"])["adv_loss"] == "hinge" and meta["steps"] == "2"
+    assert meta["generator_sha256"] == m.sha256
+
+    trainer, logs = _trainer(tmp_path, data)  # no --channels, --d-channels, --adv-loss...
+    assert {k: trainer.task.opts[k] for k in TINY} == TINY and trainer.task.opts["w_content"] == 0.5
+    assert trainer.config.adv_loss == "hinge"
+    _assert_equal(trainer.G.state_dict(), _fp16(ckpt["G_ema"]))
+    _assert_equal(trainer.D.state_dict(), _fp16(ckpt["D"]))
+    assert all(v.dtype == torch.float32 for v in trainer.D.state_dict().values() if v.is_floating_point())
+    assert any("initialised discriminator" in line and str(state_path) in line for line in logs), logs
+
+    given, _ = _trainer(tmp_path / "b", data, init=str(wdir / m.file), w_content=2.0)  # the file: same model
+    assert given.task.opts["w_content"] == 2.0 and given.task.opts["channels"] == 8  # given flags win
+    _assert_equal(given.D.state_dict(), _fp16(ckpt["D"]))
+
+
+def test_ship_refuses_existing_state_and_foreign_checkpoint(run, wdir, capsys) -> None:
+    _ship(run, wdir)
+    (wdir / "manifest.toml").unlink()  # the entry gone, the files still there
+    weights.manifest.cache_clear()
+    (wdir / f"stylize-{NAME}.safetensors").unlink()
+    with pytest.raises(AlreadyShipped, match=r"\.d\.safetensors already exists"):
+        _ship(run, wdir)
+    code = ship_main([str(run / "export.safetensors"), "--name", NAME, "--file", "other.safetensors", "--terms", "t",
+                      "--weights-dir", str(wdir), "--checkpoint", str(run / "checkpoints" / "ckpt-00000001.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "not the run of this export" in err
+    assert not (wdir / "other.safetensors").exists()
+
+
+def test_init_without_state_says_d_starts_fresh(run, wdir, data, tmp_path) -> None:
+    lone = tmp_path / "lone" / "export.safetensors"  # not in its run folder: no checkpoint, no state
+    lone.parent.mkdir()
+    shutil.copy(run / "export.safetensors", lone)
+    entry = _ship(run, wdir, export=lone)
+    assert "state" not in entry and not (wdir / "state").exists()
+    trainer, logs = _trainer(tmp_path, data, **TINY)
+    fresh = [line for line in logs if "discriminator starts fresh" in line]
+    assert len(fresh) == 1 and "no training state" in fresh[0] and "\n" not in fresh[0]
+    _assert_equal(trainer.G.state_dict(), RunDir(run).load_checkpoint()["G_ema"])  # shipped in fp32
+
+
+def test_init_with_state_not_installed_says_d_starts_fresh(run, wdir, data, tmp_path) -> None:
+    """As from a wheel: the manifest names a state that weights/state/ does not hold."""
+    entry = _ship(run, wdir)
+    (wdir / entry["state"]).unlink()
+    trainer, logs = _trainer(tmp_path, data)
+    assert trainer.task.opts["channels"] == 8  # the options then come from the generator's metadata
+    fresh = [line for line in logs if "discriminator starts fresh" in line]
+    assert len(fresh) == 1 and "not installed" in fresh[0]
+
+
+def test_init_with_other_d_options_is_a_one_line_error(run, wdir, data, tmp_path, capsys) -> None:
+    from gantools.cli import main
+
+    _ship(run, wdir)
+    with pytest.raises(ValueError, match=r"--d-channels 16 \(shipped: 8\)"):
+        _trainer(tmp_path, data, d_channels=16)
+    code = main(["train", "stylize", "--init", NAME, "--d-layers", "3", "--out", str(tmp_path / "cli"), "--steps", "1",
+                 "--threads", "1", "--workers", "1", "--quiet", "--style-images", *data["style_images"],
+                 "--content", *data["content"]])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "--d-layers 3 (shipped: 2)" in err and "does not fit" in err
+
+
+def test_init_names_a_shipped_model_or_a_file(wdir, tmp_path) -> None:
+    from gantools.train.shipped import resolve_init
+
+    (wdir / "manifest.toml").write_text("".join(
+        f'[[model]]\nfile = "up-x{s}.safetensors"\ntask = "upscale"\nname = "fid"\narch = "srvgg"\nsha256 = "0"\nscale = {s}\n\n'
+        for s in (2, 4)))
+    with pytest.raises(ValueError, match=r"shipped several times: up-x2.safetensors \(scale 2\).*choose with --scale"):
+        resolve_init("upscale", "fid")
+    with pytest.raises(ValueError, match=r"no shipped upscale model of that name \(shipped: fid\)"):
+        resolve_init("upscale", "nosuch")
+    with pytest.raises(FileNotFoundError, match="up-x4.safetensors: shipped weights missing"):
+        resolve_init("upscale", "fid", {"scale": 4})
+
+
+def test_generator_part_loads_from_a_slim_export(tmp_path) -> None:
+    """A photo -> painting export (one stylenet) starts the ``ab`` half of a domain-mode pair."""
+    from gantools.nn.pair import GeneratorPair
+    from gantools.train.export import export_generator
+    from gantools.train.shipped import _load_generator
+
+    cfg = {"base_channels": 8, "n_res": 1}
+    torch.manual_seed(0)
+    source = GeneratorPair("stylenet", cfg)
+    path = export_generator(tmp_path / "slim.safetensors", source.ab, "stylenet", cfg, {"task": "stylize"})
+    torch.manual_seed(1)
+    target = GeneratorPair("stylenet", cfg)
+    fresh_ba = {k: v.clone() for k, v in target.ba.state_dict().items()}
+    assert _load_generator(target, path) == "ab"
+    _assert_equal(target.ab.state_dict(), source.ab.state_dict())
+    _assert_equal(target.ba.state_dict(), fresh_ba)
+    with pytest.raises(ValueError, match="do not fit"):
+        _load_generator(GeneratorPair("stylenet", {"base_channels": 16, "n_res": 1}), path)
