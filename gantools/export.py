@@ -100,11 +100,13 @@ class Exportable:
 
 class PaddedNet(nn.Module):
     """An image network in the ONNX convention: pad bottom/right (reflect) to ``multiple``, run in
-    ``dtype``, crop to (H*scale, W*scale), clamp to [0, 1], return float32."""
+    ``dtype``, crop to (H*scale, W*scale), clamp to [0, 1] (unless ``clamp=False``: the raw
+    output, as :mod:`gantools.backends` needs for the runner's blending and finite checks),
+    return float32."""
 
-    def __init__(self, net: nn.Module, multiple: int, scale: int) -> None:
+    def __init__(self, net: nn.Module, multiple: int, scale: int, clamp: bool = True) -> None:
         super().__init__()
-        self.net, self.multiple, self.scale = net, multiple, scale
+        self.net, self.multiple, self.scale, self.clamp = net, multiple, scale, clamp
         self.dtype = torch.float32
 
     def forward(self, x: Tensor) -> Tensor:
@@ -113,25 +115,26 @@ class PaddedNet(nn.Module):
         x = x.to(self.dtype)
         if m > 1:
             x = F.pad(x, (0, (m - w % m) % m, 0, (m - h % m) % m), mode="reflect")
-        return self.net(x)[..., : h * self.scale, : w * self.scale].float().clamp(0, 1)
+        y = self.net(x)[..., : h * self.scale, : w * self.scale].float()
+        return y.clamp(0, 1) if self.clamp else y
 
     def half_(self) -> None:
         self.net.half()
         self.dtype = torch.float16
 
 
-def image_exportable(desc: ModelDescriptor) -> Exportable:
+def image_exportable(desc: ModelDescriptor, clamp: bool = True) -> Exportable:
     """An image network (any registered image-to-image architecture) ready to export.
 
     Padding follows the runner: to ``size.multiple`` unless the descriptor says ``pad=False``
-    (the network takes any size and its output is cropped)."""
+    (the network takes any size and its output is cropped). ``clamp=False``: no clamp to [0, 1]."""
     if desc.model is None:
         raise ExportError(f"the {desc.arch} descriptor holds no network (model=None)")
     m, minimum = max(1, desc.size.multiple), max(1, desc.size.minimum)
     pad = desc.size.pad and m > 1
     low = max(minimum, m) if pad else minimum
     net = copy.deepcopy(desc.model).float().eval().to(memory_format=torch.contiguous_format)
-    module = PaddedNet(net, m if pad else 1, desc.scale).eval()
+    module = PaddedNet(net, m if pad else 1, desc.scale, clamp).eval()
     c = desc.in_channels
 
     def dynamic() -> tuple:
@@ -298,12 +301,14 @@ def _check(path: Path, ex: Exportable, reference: Any, tolerance: float) -> list
     checks = []
     for inputs in ex.checks:
         with torch.no_grad():
-            want = reference(*inputs).numpy()
-        got = session.run(None, {n: t.numpy() for n, t in zip(ex.input_names, inputs)})[0]
+            out = reference(*inputs)
+        wants = [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+        gots = session.run(None, {n: t.numpy() for n, t in zip(ex.input_names, inputs)})
         shapes = tuple(tuple(t.shape) for t in inputs if t.dim() == 4) or (tuple(inputs[0].shape),)
-        if got.shape != want.shape:
-            raise ExportError(f"check failed: ONNX Runtime output {got.shape} vs torch {want.shape} for {shapes}")
-        diff = float(np.abs(got.astype(np.float64) - want).max())
+        if [g.shape for g in gots] != [w.shape for w in wants]:
+            raise ExportError(f"check failed: ONNX Runtime outputs {[g.shape for g in gots]} vs torch "
+                              f"{[w.shape for w in wants]} for {shapes}")
+        diff = max(float(np.abs(g.astype(np.float64) - w).max()) for g, w in zip(gots, wants))
         if not diff <= tolerance:
             raise ExportError(f"check failed: ONNX Runtime vs torch max abs diff {diff:.3g} > {tolerance:g} "
                               f"at input {'x'.join(map(str, shapes[0]))}")
@@ -319,22 +324,36 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, fp16:
     :func:`source_sha256`; ``"unknown"`` for a bare descriptor). Raises :class:`ExportError`
     (not exportable, operator unsupported, check failed, extra missing) or ``OSError``.
     """
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:  # the extra is there before any work
+        raise ExportError(EXTRA_HINT)
+    ex, arch, config = exportable(source)
+    plugin = None if isinstance(source, ModelDescriptor) else source
+    if sha256 is None:
+        sha256 = source_sha256(plugin) if plugin is not None else "unknown"
+    return save_exportable(ex, arch, config, path, opset=opset, fp16=fp16, sha256=sha256,
+                           plugin=getattr(getattr(plugin, "descriptor", None), "name", None))
+
+
+def save_exportable(ex: Exportable, arch: str, config: dict[str, Any], path: str | Path, *,
+                    opset: int = DEFAULT_OPSET, fp16: bool = False, sha256: str = "unknown",
+                    plugin: str | None = None, extra_metadata: dict[str, str] | None = None) -> ExportReport:
+    """Export ``ex`` to ``path`` (atomic), checked in ONNX Runtime against ``ex.module`` on every
+    ``ex.checks`` input (all outputs compared); the second half of :func:`export_onnx`, also used by
+    :mod:`gantools.backends` for its cached graphs. Raises :class:`ExportError` or ``OSError``."""
     from gantools.image.atomic import atomic_path
 
     try:
         import onnx
     except ImportError:
         raise ExportError(EXTRA_HINT) from None
-    ex, arch, config = exportable(source)
-    plugin = None if isinstance(source, ModelDescriptor) else source
-    if sha256 is None:
-        sha256 = source_sha256(plugin) if plugin is not None else "unknown"
     reference = copy.deepcopy(ex.module)
     if fp16:
         ex.to_fp16(ex.module)
     proto = _to_onnx(ex, arch, opset)
-    meta = metadata(ex, arch, config, fp16=fp16, opset=opset, sha256=sha256,
-                    plugin=getattr(getattr(plugin, "descriptor", None), "name", None))
+    meta = {**metadata(ex, arch, config, fp16=fp16, opset=opset, sha256=sha256, plugin=plugin),
+            **(extra_metadata or {})}
     onnx.helper.set_model_props(proto, meta)
     tolerance = FP16_TOLERANCE if fp16 else TOLERANCE
     with atomic_path(path, suffix=".onnx") as temp:
@@ -344,4 +363,4 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, fp16:
 
 
 __all__ = ["Check", "DEFAULT_OPSET", "ExportError", "ExportReport", "FP16_TOLERANCE", "NoNetwork", "TOLERANCE",
-           "export_onnx"]
+           "export_onnx", "image_exportable", "save_exportable"]

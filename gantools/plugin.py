@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
+from gantools.backends import check_backend
 from gantools.device import check_device
 
 #: Options every ``gantools run`` command has; a plugin option may not reuse these names.
@@ -24,7 +25,7 @@ PLATFORM_OPTIONS = frozenset(
     {
         "device", "precision", "threads", "tile", "weights", "format", "quality", "name",
         "overwrite", "recursive", "from_list", "null", "json", "output", "inputs", "background",
-        "help", "workers", "quiet", "max_pixels", "progress", "compare",
+        "help", "workers", "quiet", "max_pixels", "progress", "compare", "backend", "jobs",
     }
 )
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -120,6 +121,7 @@ class RuntimeConfig:
     threads: int | None = None
     tile: int | None = None
     weights: str | None = None
+    backend: str = "auto"
 
 
 class Plugin:
@@ -133,6 +135,9 @@ class Plugin:
     """
 
     descriptor: ClassVar[Descriptor]
+    #: ``process`` may run on several images at once, in different threads (it keeps no per-image
+    #: state on ``self``): a batch then computes several images in parallel (``--jobs``)
+    parallel_safe: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -142,6 +147,7 @@ class Plugin:
         threads: int | None = None,
         tile: int | None = None,
         weights: str | None = None,
+        backend: str = "auto",
         **options: Any,
     ) -> None:
         if precision not in PRECISIONS:
@@ -152,9 +158,10 @@ class Plugin:
             raise OptionError(f"option --tile: {tile} must be 0 (off) or positive")
         try:
             check_device(device)
+            check_backend(backend)
         except ValueError as exc:
             raise OptionError(str(exc)) from None
-        self.runtime = RuntimeConfig(device, precision, threads, tile, weights)
+        self.runtime = RuntimeConfig(device, precision, threads, tile, weights, backend=backend)
         known = {opt.name: opt for opt in self.descriptor.options}
         for key in options:
             if key not in known:

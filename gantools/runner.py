@@ -4,8 +4,10 @@ A plugin that runs a network holds an :class:`ImageRunner`: the
 :class:`~gantools.nn.descriptor.ModelDescriptor` (module, scale, size requirements, tiling,
 bf16) plus a tiler and the runtime settings. The runner does the array work once for every
 plugin: split off alpha, gray and 16-bit handling, array <-> tensor (:mod:`gantools.tensor.convert`),
-device, threads, bf16 autocast + channels_last on CPUs that have it, streaming output bands into
-the result, and the one out-of-memory back-off (halve the tile and start again). Plugins compose
+device, threads, precision, streaming output bands into the result, and the one out-of-memory
+back-off (halve the tile and start again). The network itself is evaluated by a backend
+(:mod:`gantools.backends`: torch eager with bf16 autocast + channels_last on CPUs that have it,
+or the exported graph in ONNX Runtime or OpenVINO; ``backend="auto"`` picks by a measured table). Plugins compose
 their own steps around it: a ``transform`` on the RGB tensor (resize, colour, blend) and their
 own alpha handling and post-processing on arrays.
 
@@ -17,6 +19,12 @@ Tilers (chosen from the descriptor's ``tiling``):
   a downscaled copy of the whole image and frozen for every tile; tiles overlap by the
   receptive radius plus half the feather, so there are no seams or tone jumps.
 * ``Tiling.DISCOURAGED``: always whole (``tile`` is ignored).
+
+Memory: a uint8/uint16 image stays an integer tensor (:func:`gantools.tensor.convert.to_int_tensor`)
+and each tile becomes float as it is run (:mod:`gantools.tensor.tiling`); output bands stream into
+the result array, so a tiled run holds the integer input and output plus one band of tiles, never
+a float copy of the whole image. The statistics pass of :class:`FrozenStatsTiler` runs on at most
+as many pixels as the tile budget lets a network run whole (or one tile, if that is larger).
 """
 
 from __future__ import annotations
@@ -27,13 +35,15 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from gantools.device import autocast, resolve_precision, set_threads, torch_device
+from gantools.device import resolve_precision, set_threads, torch_device
 from gantools.nn.descriptor import ModelDescriptor, Tiling
 from gantools.tensor import convert
-from gantools.tensor.tiling import MIN_TILE, auto_tile, is_oom, iter_tiled, pad_to, run_tiled
+from gantools.tensor.tiling import MIN_TILE, auto_tile, budget_pixels, is_oom, iter_tiled, pad_to, run_tiled
 
 if TYPE_CHECKING:
     from torch import Tensor
+
+    from gantools.backends.base import Backend, Network
 
 Bands = Iterator[tuple[int, "Tensor"]]
 #: a tensor step around the network: ``transform(x, network) -> (1, C, H', W')``
@@ -49,8 +59,8 @@ class FeatherTiler:
     def min_tile(self, model: ModelDescriptor) -> int:
         return max(MIN_TILE, self.overlap + 1)
 
-    def bands(self, fn: Callable[[Tensor], Tensor], x: Tensor, model: ModelDescriptor, tile: int) -> Bands:
-        yield from iter_tiled(fn, x, scale=model.scale, tile=tile, overlap=self.overlap if tile else 0,
+    def bands(self, net: Network, x: Tensor, model: ModelDescriptor, tile: int) -> Bands:
+        yield from iter_tiled(net, x, scale=model.scale, tile=tile, overlap=self.overlap if tile else 0,
                               multiple=model.size.multiple, min_size=model.size.minimum, pad_multiple=model.size.pad)
 
 
@@ -60,7 +70,8 @@ class FrozenStatsTiler:
 
     #: feather (input px) of the blend between tiles; overlap = receptive radius + feather / 2
     feather: int = 16
-    #: the downscaled whole image used for tile statistics has at most this many pixels
+    #: the downscaled whole image used for tile statistics has at most this many pixels (and no
+    #: more than :meth:`stats_limit` allows)
     stats_pixels: int = 2 * 1024 * 1024
 
     def overlap(self, model: ModelDescriptor) -> int:
@@ -71,36 +82,66 @@ class FrozenStatsTiler:
     def min_tile(self, model: ModelDescriptor) -> int:
         return 2 * self.overlap(model)
 
-    def bands(self, fn: Callable[[Tensor], Tensor], x: Tensor, model: ModelDescriptor, tile: int) -> Bands:
-        from gantools.nn.layers.norm import frozen_norm_stats
-
+    def bands(self, net: Network, x: Tensor, model: ModelDescriptor, tile: int) -> Bands:
         size = model.size
         if not tile or max(x.shape[-2:]) <= tile:
-            yield 0, run_tiled(fn, x, scale=model.scale, tile=0, overlap=0, multiple=size.multiple,
+            yield 0, run_tiled(net, x, scale=model.scale, tile=0, overlap=0, multiple=size.multiple,
                                min_size=size.minimum, pad_multiple=size.pad)
             return
         tile = max(tile, self.min_tile(model))
-        small = pad_to(self.stats_image(x), size.multiple if size.pad else 1, size.minimum)
-        with frozen_norm_stats(model.model, small, run=fn):
-            yield 0, run_tiled(fn, x, scale=model.scale, tile=tile, overlap=self.overlap(model),
-                               multiple=size.multiple, min_size=size.minimum, feather=self.feather,
-                               pad_multiple=size.pad)
+        small = self.stats_image(x, self.stats_limit(model, tile))
+        small = pad_to(small, size.multiple if size.pad else 1, size.minimum)
+        with net.frozen(small) as fn:  # bands stream out: no float copy of the whole result
+            yield from iter_tiled(fn, x, scale=model.scale, tile=tile, overlap=self.overlap(model),
+                                  multiple=size.multiple, min_size=size.minimum, feather=self.feather,
+                                  pad_multiple=size.pad)
 
-    def stats_image(self, x: Tensor) -> Tensor:
-        """``x`` downscaled (antialiased bicubic) to at most :attr:`stats_pixels` pixels."""
+    def stats_limit(self, model: ModelDescriptor, tile: int) -> int:
+        """The most pixels of the statistics image for tiles of ``tile``: :attr:`stats_pixels`,
+        but no more than the tile budget lets the network run whole
+        (:func:`~gantools.tensor.tiling.budget_pixels`) or, if larger, one tile with its context."""
+        one_tile = (tile + 2 * self.overlap(model)) ** 2
+        return min(self.stats_pixels, max(budget_pixels(model.scale), one_tile))
+
+    def stats_image(self, x: Tensor, pixels: int | None = None) -> Tensor:
+        """``x`` as a float tensor downscaled to ``pixels`` (default :attr:`stats_pixels`; sides
+        rounded, so it may exceed that by about a row and a column): antialiased bicubic for a float
+        ``x``; area averaging (OpenCV, row by row, no float copy of ``x``) for an integer one
+        (:func:`~gantools.tensor.convert.to_int_tensor`)."""
         h, w = x.shape[-2:]
-        f = min(1.0, (self.stats_pixels / (h * w)) ** 0.5)
+        pixels = self.stats_pixels if pixels is None else pixels
+        f = min(1.0, (pixels / (h * w)) ** 0.5)
         if f >= 1.0:
-            return x
-        return resize(x, max(1, round(h * f)), max(1, round(w * f)))
+            return convert.as_float(x)
+        sh, sw = max(1, round(h * f)), max(1, round(w * f))
+        if x.is_floating_point():
+            return resize(x, sh, sw)
+        return convert.as_float(area_downscale(x, sh, sw))
+
+
+def area_downscale(x: Tensor, h: int, w: int) -> Tensor:
+    """Area-averaging downscale (OpenCV ``INTER_AREA``) of an integer tensor (1, C, H, W) to
+    ``(h, w)``, in its dtype and on its device; OpenCV works row by row, so no float copy is made."""
+    import cv2
+    import torch
+
+    hwc = x[0].permute(1, 2, 0).cpu().numpy()
+    if hwc.flags.c_contiguous:  # channels_last: one call on the interleaved image
+        small = cv2.resize(hwc, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
+    else:
+        planes = [np.ascontiguousarray(p) for p in x[0].cpu().numpy()]  # (H, W) views of NCHW: no copy
+        small = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA) for p in planes], axis=-1)
+    return torch.from_numpy(small).permute(2, 0, 1)[None].contiguous().to(x.device)
 
 
 def resize(x: Tensor, h: int, w: int) -> Tensor:
-    """Antialiased (when shrinking) bicubic resize of a float tensor (N, C, H, W) to ``(h, w)``."""
+    """Antialiased (when shrinking) bicubic resize of a tensor (N, C, H, W) to ``(h, w)``, as float
+    (an integer tensor of levels is taken as :func:`~gantools.tensor.convert.as_float` of it)."""
     import torch.nn.functional as F
 
     down = h * w < x.shape[-2] * x.shape[-1]
-    return F.interpolate(x.float(), size=(h, w), mode="bicubic", align_corners=False, antialias=down)
+    return F.interpolate(convert.as_float(x).float(), size=(h, w), mode="bicubic", align_corners=False,
+                         antialias=down)
 
 
 def tiler_for(model: ModelDescriptor) -> FeatherTiler | FrozenStatsTiler | None:
@@ -123,10 +164,13 @@ class ImageRunner:
 
     ``tile``: ``None`` sizes tiles automatically (:func:`~gantools.tensor.tiling.auto_tile` on the
     tensor actually tiled), ``0`` runs whole, ``n`` uses tiles of about ``n`` input pixels.
+    ``backend``: ``auto``, ``torch``, ``onnxruntime`` or ``openvino`` (:mod:`gantools.backends`);
+    one that cannot run here raises ``OptionError``, a network it cannot export ``ExportError``
+    (``auto`` then runs torch); the one chosen is :attr:`backend`.
     """
 
     def __init__(self, model: ModelDescriptor, *, device: str = "cpu", precision: str = "auto",
-                 threads: int | None = None, tile: int | None = None) -> None:
+                 threads: int | None = None, tile: int | None = None, backend: str = "auto") -> None:
         import torch
 
         set_threads(threads)
@@ -144,6 +188,7 @@ class ImageRunner:
         for p in net.parameters():
             p.requires_grad_(False)
         model.model = net
+        self.backend = self._backend(backend)
         self._used_tile = 0
         #: ``progress(rows done, rows)`` after each output band (a plugin connects its ``report_progress``)
         self.progress: Callable[[int, int], None] | None = None
@@ -158,19 +203,34 @@ class ImageRunner:
         return resolve_precision(self.precision, str(self.device), allow_bf16=self.descriptor.bf16,
                                  sixteen_bit=dtype == np.uint16)
 
+    def _backend(self, name: str) -> Backend:
+        """The backend ``name`` resolves to here (:func:`gantools.backends.resolve_backend`)."""
+        from gantools.backends import BackendUnavailable, resolve_backend
+        from gantools.backends.base import create_backend
+        from gantools.plugin import OptionError
+
+        from gantools.export import ExportError
+
+        try:
+            chosen = resolve_backend(name, self.descriptor.arch, self.resolve(np.uint8), self.device.type)
+        except BackendUnavailable as exc:
+            raise OptionError(str(exc)) from None
+        try:
+            return create_backend(chosen, self.descriptor, self.device)
+        except ExportError:
+            if name != "auto":  # asked for by name: the one-line export error is the answer
+                raise
+            return create_backend("torch", self.descriptor, self.device)  # auto: what runs everywhere
+
     # -- tensors -----------------------------------------------------------------------------
     def network(self, x: Tensor, precision: str, tile: int | None = None) -> Bands:
-        """Output row bands ``(y0, band)`` of the network on ``x`` (1, C, H, W), tiled as configured."""
+        """Output row bands ``(y0, band)`` (float32) of the network on ``x`` (1, C, H, W), tiled as
+        configured; ``x`` is float in [0, 1] or integer levels
+        (:func:`~gantools.tensor.convert.to_int_tensor`, made float one tile at a time)."""
         import torch
 
-        x = x.to(self.device)
-        if precision == "bf16" and self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-
-        def fn(t: Tensor) -> Tensor:
-            with autocast(precision, self.device):
-                return self.descriptor.model(t).float()
-
+        fn = self.backend.bind(precision)
+        x = fn.prepare(x.to(self.device))
         tile = self._tile_for(x, self.tile if tile is None else tile)
         self._used_tile = tile
         if self.tiler is None:
@@ -182,7 +242,7 @@ class ImageRunner:
             yield from self.tiler.bands(fn, x, self.descriptor, tile)
 
     def whole(self, x: Tensor, precision: str, tile: int | None = None) -> Tensor:
-        """The network on ``x`` as one tensor (bands concatenated)."""
+        """The network on ``x`` (as for :meth:`network`) as one float tensor (bands concatenated)."""
         import torch
 
         bands = [b for _, b in self.network(x, precision, tile)]
@@ -205,10 +265,12 @@ class ImageRunner:
         the tensor and a ``network(x) -> tensor`` function and returns the result tensor.
         """
         color, _, layout = convert.split(image)
-        x = convert.to_tensor(color, bgr_to_rgb=True)
+        x = convert.to_int_tensor(color, bgr_to_rgb=True)  # integer levels: tiles become float one by one
         if layout.gray:
             x = x.expand(-1, 3, -1, -1)
         precision = self.resolve(image.dtype)
+        if transform is None:  # on the device and in the network's layout once: no second copy kept
+            x = self.backend.bind(precision).prepare(x.to(self.device))
         tile = self.tile
         while True:
             try:
@@ -225,7 +287,7 @@ class ImageRunner:
             if transform is None:
                 bands = self.network(x, precision, tile)
             else:
-                bands = iter([(0, transform(x, lambda t: self.whole(t, precision, tile)))])
+                bands = iter([(0, transform(convert.as_float(x), lambda t: self.whole(t, precision, tile)))])
             out: np.ndarray | None = None
             try:
                 for y0, band in bands:
@@ -267,7 +329,7 @@ class ImageRunner:
         """A single plane (e.g. alpha, HxW) through the network as gray, back in its dtype."""
         import torch
 
-        x = convert.to_tensor(plane[:, :, None], bgr_to_rgb=False).expand(-1, 3, -1, -1)
+        x = convert.to_int_tensor(plane[:, :, None], bgr_to_rgb=False).expand(-1, 3, -1, -1)
         with torch.inference_mode():
             y = self.whole(x, self.resolve(plane.dtype))
         return convert.from_tensor(y.mean(1, keepdim=True), plane.dtype, rgb_to_bgr=False)[:, :, 0]
@@ -282,4 +344,4 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
 
 
-__all__ = ["FeatherTiler", "FrozenStatsTiler", "ImageRunner", "resize", "resize_plane", "tiler_for"]
+__all__ = ["FeatherTiler", "FrozenStatsTiler", "ImageRunner", "area_downscale", "resize", "resize_plane", "tiler_for"]

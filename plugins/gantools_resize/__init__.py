@@ -20,6 +20,8 @@ METHODS = ("lanczos", "bicubic", "area", "nearest")
 class Resize(Plugin):
     """Scale images by a (possibly fractional) factor with an OpenCV interpolation method."""
 
+    parallel_safe = True  # stateless: a batch may resize several images at once
+
     descriptor = Descriptor(
         name="resize",
         task="resize",

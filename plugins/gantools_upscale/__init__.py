@@ -49,6 +49,7 @@ class Upscale(Plugin):
         weights="photo x4, fidelity x2/x4; " + models.summary("upscale"),
         trainable=True,
     )
+    parallel_safe = True  # inference only (no per-image state): a batch may run several images at once
 
     def check_options(self) -> None:
         """Check the shipped model exists, or cheaply that ``--weights`` is a file and not another task's export."""
@@ -86,7 +87,8 @@ class Upscale(Plugin):
                 f"option --scale: {self.options['scale']} contradicts {self.runtime.weights}, a x{model.scale} model"
             )
         rt = self.runtime
-        self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile)
+        self.runner = ImageRunner(model, device=rt.device, precision=rt.precision, threads=rt.threads, tile=rt.tile,
+                                  backend=rt.backend)
         self.runner.progress = self.report_progress  # the batch's bar advances per tile band
 
     def _weights_path(self) -> str:

@@ -1,0 +1,30 @@
+"""The measured table behind ``--backend auto``: per architecture family and precision, the
+backends in order of measured speed (``bench/speed.py``; numbers in ``bench/results/speed.md``).
+
+Measured on the 2-core AVX512-BF16 machine gantools is developed on (shared, loaded: compare
+within one run). The precision is the one the runner resolved (``--precision``); a bf16 request
+served by ONNX Runtime runs fp32. A family or precision not measured runs on torch; other
+devices always run torch. ``facegan`` is measured on its exported generator (latents -> images);
+the faces plugin itself runs torch.
+"""
+
+from __future__ import annotations
+
+#: (architecture, precision) -> backends, fastest first (bench/results/speed.md, geometric mean
+#: of output MP/s over the family's shipped networks)
+AUTO: dict[tuple[str, str], tuple[str, ...]] = {
+    ("srvgg", "bf16"): ("openvino", "onnxruntime", "torch"),
+    ("srvgg", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("stylenet", "bf16"): ("onnxruntime", "openvino", "torch"),
+    ("stylenet", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("facegan", "bf16"): ("onnxruntime", "openvino", "torch"),
+    ("facegan", "fp32"): ("openvino", "onnxruntime", "torch"),
+}
+
+
+def choices(arch: str, precision: str) -> tuple[str, ...]:
+    """The measured order for ``(arch, precision)``; ``("torch",)`` when not measured."""
+    return AUTO.get((arch, precision), ("torch",))
+
+
+__all__ = ["AUTO", "choices"]
