@@ -7,10 +7,11 @@
     summary = gantools.run("resize", "photos/", "out/", scale=2, recursive=True)
 
 Keyword options are split by name: platform settings (``device``, ``precision``, ``threads``,
-``tile``, ``weights``) go to the plugin's constructor, the fields of
+``tile``, ``weights``, ``backend``) go to the plugin's constructor, the fields of
 :class:`~gantools.batch.BatchOptions` (``format``, ``quality``, ``name``, ``overwrite``,
 ``recursive``, ``from_list``, ``null``, ``json``, ``background``, ``max_pixels``, ``workers``,
-``progress``) to the batch, and everything else is a plugin option.
+``jobs``, ``progress``; for videos ``frames``, ``codec``, ``crf``, ``pix_fmt``) to the batch, and
+everything else is a plugin option.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ Rules (``gantools run`` documents them for users):
   overwrite); an output that is one of the inputs is an error; something at the output name
   that is not a regular file is an error; a complete image there (:func:`output_status`) is
   skipped unless ``overwrite``; an empty, truncated or undecodable file there is redone.
+* Videos and GIFs (found by extension like images) are inputs too; where their results go and
+  in which format is :mod:`gantools.video.names`' rule (``Job.media`` says which kind they are).
 * The ``--json`` summary path is never an input, an output or the output folder of the run, nor
   an existing folder, non-regular file or non-JSON file (:func:`check_summary_path`).
 """
@@ -48,6 +50,7 @@ from typing import Iterable
 from gantools.image import FORMATS, check_quality, format_from_name
 from gantools.image.atomic import read_at_most
 from gantools.image.formats import is_complete
+from gantools.video import names as media_names
 
 STDIN = "-"
 TEMPLATE_FIELDS = ("stem", "ext", "plugin", "scale")
@@ -85,6 +88,8 @@ class Job:
     """One planned file: where it goes and what happens to it.
 
     ``state`` is ``"todo"``, ``"skip"`` (output exists) or ``"error"`` (``error`` says why).
+    ``media`` is ``"video"``, ``"frames"`` or ``"animation"`` for the inputs of
+    :mod:`gantools.video` (``format`` is then the container or the frames' image format).
     """
 
     source: Source
@@ -92,6 +97,7 @@ class Job:
     format: str
     state: str = "todo"
     error: str | None = None
+    media: str | None = None
 
 
 def canonical_format(name: str) -> str:
@@ -160,7 +166,7 @@ def _resolved(path: str | os.PathLike) -> str:
 
 
 def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and format_from_name(name) is not None
+    return not name.startswith(".") and (format_from_name(name) is not None or media_names.is_media_name(name))
 
 
 def special_kind(path: str) -> str | None:
@@ -277,14 +283,42 @@ def collect_inputs(
 
 
 # -- planning outputs ----------------------------------------------------------------------
-def single_file_output(args: list[str], output: str, from_list: str | None) -> bool:
+def single_file_output(args: list[str], output: str, from_list: str | None, frames: bool = False) -> bool:
     """True when ``output`` names the one result file rather than a folder."""
     return (
         output != STDIN and from_list is None and len(args) == 1
         and (args[0] == STDIN or os.path.isfile(args[0]))
-        and format_from_name(output) is not None and not os.path.isdir(output)
+        and (format_from_name(output) is not None or media_names.single_output(args[0], output, frames) is not None)
+        and not os.path.isdir(output)
         and not output.endswith(tuple(filter(None, ("/", os.sep, os.altsep))))  # "new.png/": a folder
     )
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(arg: str) -> bool:
+    """Whether an input or ``-o`` argument is a URI (``scheme://...``) rather than a local path."""
+    return bool(_URI.match(arg))
+
+
+def check_local_output(output: str) -> None:
+    """:class:`BatchUsageError` for a URI ``-o`` on the local engine (only the Ray engine writes URIs)."""
+    if is_uri(output):
+        raise BatchUsageError(f"-o {output}: writing to a URI needs --engine ray (the local engine writes local files)")
+
+
+def check_file_output(args: list[str], output: str, from_list: str | None, frames: bool = False) -> None:
+    """:class:`BatchUsageError` for one input file and an ``-o`` without an extension that is not a
+    folder yet: is a file or a folder meant? A trailing slash, an existing folder, several inputs,
+    a folder input, ``-`` or ``--from-list`` keep ``-o`` a folder; a name that the format registry
+    (or :mod:`gantools.video`) writes is the result file."""
+    if (output == STDIN or output.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))) or os.path.isdir(output)
+            or from_list is not None or len(args) != 1 or not os.path.isfile(args[0])
+            or single_file_output(args, output, from_list, frames) or os.path.splitext(os.path.basename(output))[1]):
+        return
+    raise BatchUsageError(f"-o {output}: no image extension; write {output}/ for a folder or e.g. {output}.png "
+                          "for a file")
 
 
 def check_output_folder(folder: str) -> None:
@@ -301,7 +335,7 @@ def check_output_folder(folder: str) -> None:
 def plan_jobs(
     sources: list[Source], output: str, *, single_file: bool, plugin: str, scale: float,
     template: str = DEFAULT_TEMPLATE, format: str | None = None, quality: int | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, frames: bool = False,
 ) -> list[Job]:
     """One :class:`Job` per source, following the module rules; raises :class:`BatchError`."""
     forced = canonical_format(format) if format else None
@@ -312,15 +346,16 @@ def plan_jobs(
             raise BatchUsageError(f"-o - writes one image to stdout, but {len(sources)} inputs were given")
         jobs = [Job(src, STDIN, forced or "png") for src in sources]
     elif single_file:
-        fmt = format_from_name(output) or "png"
-        if forced and forced != fmt:
+        media, fmt, problem = media_names.single_format(sources[0].path, output, frames)
+        fmt = fmt or format_from_name(output) or "png"
+        if forced and forced != fmt and media != "video":
             raise BatchUsageError(f"option --format: {format} contradicts the output name {output}")
-        jobs = [Job(sources[0], output, fmt)]
+        jobs = [Job(sources[0], output, fmt, "error" if problem else "todo", problem, media)]
     else:
         own = own_output_pattern(template, plugin, scale)
-        jobs = [_folder_job(src, output, template, forced, plugin, scale) for src in sources]
+        jobs = [_folder_job(src, output, template, forced, plugin, scale, frames) for src in sources]
         jobs = [job for job in jobs if not _is_own_output(job, output, own)]
-    for fmt in {job.format for job in jobs}:
+    for fmt in {job.format for job in jobs if job.format in FORMATS}:
         try:
             check_quality(fmt, quality)
         except ValueError as exc:
@@ -345,15 +380,19 @@ def _is_own_output(job: Job, folder: str, own: re.Pattern[str]) -> bool:
     return own.fullmatch(Path(os.path.relpath(path, top)).as_posix()) is not None
 
 
-def _folder_job(src: Source, folder: str, template: str, forced: str | None, plugin: str, scale: float) -> Job:
+def _folder_job(src: Source, folder: str, template: str, forced: str | None, plugin: str, scale: float,
+                frames: bool = False) -> Job:
     """The job of one source when ``-o`` is a folder."""
     if src.path == STDIN:
         stem, suffix, own = "stdin", "", None
     else:
         base = src.rel if src.rel is not None else Path(src.path)
         stem, suffix, own = base.stem, base.suffix, format_from_name(base.name)
+    media = media_names.folder_format(src.path, forced, frames) if src.path != STDIN else None
     fmt = forced or own or "png"
     ext = suffix[1:] if (suffix and own == fmt) else FORMATS[fmt][1:]
+    if media is not None:
+        _, fmt, ext = media
     sub = src.rel.parent if src.rel is not None else Path()
     try:
         name = render_name(template, stem=stem, ext=ext, plugin=plugin, scale=f"{scale:g}")
@@ -361,7 +400,9 @@ def _folder_job(src: Source, folder: str, template: str, forced: str | None, plu
         return Job(src, str(Path(folder, sub, f"{stem}{suffix}")), fmt, "error", str(exc))
     if forced is None:
         fmt = format_from_name(name) or fmt
-    return Job(src, str(Path(folder, sub, name)), fmt)
+    if media is not None:
+        name, fmt = media_names.folder_name(media[0], name, fmt)
+    return Job(src, str(Path(folder, sub, name)), fmt, media=media[0] if media else None)
 
 
 def output_status(path: str | os.PathLike) -> str:
@@ -377,7 +418,7 @@ def output_status(path: str | os.PathLike) -> str:
     if not stat.S_ISREG(info.st_mode):
         return "special"
     if format_from_name(path) is None:
-        return "complete" if info.st_size else "partial"
+        return "complete" if info.st_size and media_names.is_complete(path) else "partial"
     try:
         with open(path, "rb") as f:
             return "complete" if is_complete(f.read()) else "partial"

@@ -43,6 +43,12 @@ class Reporter:
     def step(self, done: int, total: int) -> None:
         """Progress inside the current file (tile rows, optimisation steps); lines mode shows none."""
 
+    def frames(self, shown: str, done: int, total: int, fps: float) -> None:
+        """Frames of a video or animation done; lines mode prints a line at each quarter of a
+        clip of 100 frames or more."""
+        if self.verbose and total >= 100 and done < total and done * 4 // total > (done - 1) * 4 // total:
+            self._line(f"  {shown}: frame {done}/{total}, {fps:.1f} fps, ETA {eta(total - done, fps)}")
+
     def error(self, message: str) -> None:
         self._line(f"error: {message}")
 
@@ -89,10 +95,24 @@ class RichReporter(Reporter):
             self.progress.update(self.task, completed=self.count + min(done, total) / total,
                                  current=f"{done}/{total}")
 
+    def frames(self, shown: str, done: int, total: int, fps: float) -> None:
+        """Advance the bar by the fraction of the clip done; show frames, fps and ETA."""
+        self.progress.update(self.task, completed=self.count + min(done, total) / max(total, 1),
+                             current=f"frame {done}/{total} {fps:.1f} fps ETA {eta(total - done, fps)}")
+
     def finish(self, summary: str) -> None:
         self.progress.update(self.task, current="")
         self.progress.stop()
         self._line(summary)
+
+
+def eta(frames: int, fps: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for ``frames`` more at ``fps``; ``?`` while the rate is unknown."""
+    if fps <= 0:
+        return "?"
+    seconds = round(frames / fps)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def make_reporter(mode: str = "auto") -> Reporter:

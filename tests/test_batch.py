@@ -271,7 +271,7 @@ def test_unwritable_output_folder(tmp_path, capsys):
     with pytest.raises(BatchError) as info:
         run([src], tmp_path / "file" / "out")
     assert info.value.exit_code == 1 and "file" in str(info.value) and "\n" not in str(info.value)
-    proc = cli("run", "resize", str(src), "-o", str(tmp_path / "file" / "out"))
+    proc = cli("run", "resize", str(src), "-o", str(tmp_path / "file" / "out") + "/")  # one file: a folder ends in /
     assert proc.returncode == 1
     assert proc.stderr.decode().strip().count("\n") == 0 and proc.stderr.startswith(b"error: ")
 

@@ -147,7 +147,7 @@ def test_run_writes_and_reports(tmp_path, capsys):
                         "--method", "area", "--name", "{stem}-x{scale}.{ext}")
     assert code == 0 and files(tmp_path / "out") == ["a-x3.png"]
     assert "1 done, 0 skipped, 0 failed" in err
-    code, _, err = call(capsys, "run", "resize", str(src), "-o", str(tmp_path / "out2"), "-q")
+    code, _, err = call(capsys, "run", "resize", str(src), "-o", str(tmp_path / "out2") + "/", "-q")
     assert code == 0 and err == ""
 
 

@@ -76,6 +76,26 @@ def _tiny_weights(folder: Path) -> None:
     torch.save(ResnetGenerator(3, 3, 8, 2).state_dict(), folder / "latest_net_G_A.pth")
 
 
+def _media(work: Path) -> None:
+    """The Video section's inputs: ``clip.mp4``, ``media/`` (a clip and an image), ``anim.gif``."""
+    import av
+    from PIL import Image
+
+    for path in (work / "clip.mp4", work / "media/v.mkv"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+            for i in range(4):
+                frame = av.VideoFrame.from_ndarray(noise(24, 32, seed=i), format="bgr24")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode())
+    write(work / "media/i.png", noise(24, 32, seed=9))
+    pics = [Image.fromarray(noise(12, 16, seed=i)) for i in range(3)]
+    pics[0].save(work / "anim.gif", save_all=True, append_images=pics[1:], duration=100, loop=0)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """A folder with every input the README names, small; ``../shared/data/faces`` beside it."""
@@ -89,6 +109,7 @@ def workspace(tmp_path_factory) -> Path:
     for i in range(4):  # UTKFace-style names: age_gender_race_date
         write(work / f"my_photos/m{i}.png", noise(48, 48, seed=i))
         write(top / f"shared/data/faces/{20 + 10 * i}_{i % 2}_0_2017.jpg", noise(64, 64, seed=10 + i))
+    _media(work)
     (work / "weights").mkdir()
     (work / "weights/upscale-fidelity-x4.safetensors").symlink_to(ROOT / "weights/upscale-fidelity-x4.safetensors")
     _tiny_weights(work)

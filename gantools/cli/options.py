@@ -30,6 +30,7 @@ from gantools.cli.errors import usage
 DEFAULT_MAX_PIXELS = 89_478_485
 FORMATS = Literal["png", "jpeg", "jpg", "webp", "tiff", "tif", "bmp"]
 PRECISIONS = Literal["auto", "fp32", "bf16"]
+BACKENDS = Literal["auto", "torch", "openvino", "onnxruntime"]  #: gantools.backends.BACKENDS (a test checks it)
 PLATFORM_PANEL = "Platform options"
 REQUIRED = inspect.Parameter.empty
 
@@ -58,11 +59,12 @@ class Param:
 
     def parameter(self, panel: str | None = None, *, unset: bool = False) -> inspect.Parameter:
         """The Typer parameter. ``unset``: default ``None`` (someone else's default applies),
-        except for required values and on/off flags (their ``False`` already means "not given")."""
+        except for required values and on/off flags other than a task's ``--x/--no-x`` options
+        (their ``False`` already means "not given")."""
         from rich.markup import escape  # help is Rich markup: "[default: 4]" must stay text
 
         default, help_ = self.default, escape(self.help)
-        if unset and self.type is not bool and self.default is not REQUIRED:
+        if unset and (self.type is not bool or self.group == "plugin") and self.default is not REQUIRED:
             default = None
             if self.group == "plugin" and self.default is not None:  # a task option: show the task's default
                 help_ = escape(f"{self.help} [default: {self.default}]")
@@ -92,8 +94,12 @@ PLATFORM: tuple[Param, ...] = (
               "runtime", {RUN, GENERATE, TRAIN}),
     _platform("precision", PRECISIONS, "auto", "auto = bf16 where the CPU has AMX or AVX512-BF16 and the plugin "
               "allows it; 16-bit input is always fp32.", "runtime", {RUN, GENERATE, TRAIN}),
-    _platform("threads", int, None, "Torch threads (default: all cores).", "runtime", {RUN, GENERATE, TRAIN},
+    _platform("threads", int, None, "Torch threads (in a run: per image, OpenCV's too) [default: all cores; "
+              "in a run, as --jobs decides].", "runtime", {RUN, GENERATE, TRAIN},
               extra={"min": 1}),
+    _platform("backend", BACKENDS, "auto", "Network runtime on the CPU: torch (eager), openvino or onnxruntime (the "
+              "network exported to ONNX once, cached; need the export extra); auto = the fastest measured for the "
+              "network and precision (bench/results/speed.md).", "runtime", {RUN}, extra={"case_sensitive": False}),
     _platform("tile", int, None, "Tile size in pixels for large images (0 = off) [default: automatic, from the image size and "
               "memory].", "runtime", {RUN},
               extra={"min": 0}),
@@ -118,8 +124,12 @@ PLATFORM: tuple[Param, ...] = (
     _platform("background", str, "white", "Colour alpha is composited on for JPEG/BMP: white, black, #rrggbb "
               "or R,G,B.", "batch", {RUN}),
     _platform("max_pixels", int, DEFAULT_MAX_PIXELS, "Refuse images with more pixels than this (0 = no limit).",
-              "batch", {RUN}, extra={"min": 0}),
+              "batch", {RUN, TRAIN}, extra={"min": 0}),
     _platform("workers", int, None, "Decode/encode threads (default: up to 4).", "batch", {RUN}, extra={"min": 1}),
+    _platform("jobs", str, "auto", "Images computed at once, each with cores/N threads. auto: on the CPU one image "
+              "per core with 1 thread each (results over 16 megapixels alone); one at a time on a GPU, for one "
+              "image or a plugin without parallel_safe, then with the idle cores (load average) on a busy CPU.",
+              "batch", {RUN}, extra={"metavar": "N|auto"}),
     _platform("compare", bool, False, "Also write NAME_compare.png next to each result: the input enlarged "
               "with Lanczos | the result.", "io", {RUN}, "--compare"),
     _platform("quiet", bool, False, "Only errors and warnings; no progress or summary.", "batch", {RUN, TRAIN},

@@ -14,10 +14,12 @@ from typing import Any
 
 import typer
 
+from gantools.batch_plan import is_uri
 from gantools.cli.errors import CliError, usage
 from gantools.cli.options import PLATFORM_PANEL, RUN, make_command, option_param, platform
 from gantools.cli.plugins import PluginGroup
 from gantools.distributed.options import ENGINE_PANEL, ENGINE_PARAMS, run_with_engine
+from gantools.video.options import VIDEO_PANEL, VIDEO_PARAMS
 
 #: ``-o`` extensions that are clearly not an image file (video, animation, documents, HEIF/AVIF)
 NOT_IMAGE_SUFFIXES = frozenset({".gif", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".heic", ".avif", ".pdf",
@@ -48,6 +50,7 @@ def run_command(cls: type) -> Any:
     params = [(p, PLATFORM_PANEL) for p in platform(RUN)]
     params += [(option_param(o), f"{d.name} options") for o in d.options]
     params += [(p, ENGINE_PANEL) for p in ENGINE_PARAMS]  # gantools.distributed: --engine ray and its flags
+    params += [(p, VIDEO_PANEL) for p in VIDEO_PARAMS]  # gantools.video: --frames, --codec, --crf, --pix-fmt
     return make_command(d.name, params, functools.partial(_run, d.name),
                         help=f"{d.description}\n\nx{d.scale:g}, task {d.task}.")
 
@@ -61,9 +64,10 @@ def _run(name: str, groups: dict[str, dict[str, Any]]) -> int:
     batch["progress"] = "off" if batch.pop("quiet") else "auto"
     batch["background"] = parse_colour(batch["background"])
     batch["max_pixels"] = batch["max_pixels"] or None
-    check_output_name(io["inputs"] or [], io["output"], batch["from_list"])
-    if io["compare"] and io["output"] == "-":
-        raise usage("--compare writes NAME_compare.png next to each result: give -o a file or folder, not -")
+    check_output_name(io["inputs"] or [], io["output"], batch["from_list"], batch.get("frames", False))
+    if io["compare"] and (io["output"] == "-" or is_uri(io["output"]) or any(map(is_uri, io["inputs"] or []))):
+        raise usage("--compare writes NAME_compare.png next to each result: give local inputs and a local -o file or "
+                    "folder (not - or a URI)")
     plugin = api.load(name, **groups["runtime"], **groups.get("plugin", {}))
     try:
         summary = run_with_engine(plugin, io["inputs"] or [], io["output"], batch, groups.get("engine", {}))
@@ -76,22 +80,30 @@ def _run(name: str, groups: dict[str, dict[str, Any]]) -> int:
     return summary.exit_code
 
 
-def check_output_name(inputs: list[str], output: str, from_list: str | None) -> None:
+def check_output_name(inputs: list[str], output: str, from_list: str | None, frames: bool = False) -> None:
     """A usage error when ``-o`` looks like a file of a format ``run`` cannot write.
 
     ``-o a.gif`` / ``-o a.mp4`` (a video, animation or other non-image extension), or any
     extension that is no image format for one input file or ``-``, would otherwise silently
     become a folder. An existing folder, a name ending in ``/`` and a name without an extension
-    stay folders (the documented rule).
+    stay folders (the documented rule). A video or GIF name is fine for one video or GIF input
+    (:func:`gantools.video.names.output_problem`).
     """
     from gantools.image.formats import FORMATS, format_from_name
+    from gantools.video.names import is_media_name, output_problem
 
     if output == "-" or output.endswith(("/", os.sep)) or os.path.isdir(output):
         return
     suffix = os.path.splitext(os.path.basename(output))[1]
     exts = ", ".join(sorted(set(FORMATS.values())))
+    problem = output_problem(inputs, output, from_list, frames)
+    if problem is None and is_media_name(output):
+        return  # one video into a video name, one GIF into a GIF
+    if problem is not None and not is_media_name(output):
+        raise usage(f"-o {output}: {problem}")
     if suffix.lower() in NOT_IMAGE_SUFFIXES:
-        raise usage(f"-o {output}: {suffix} is not an image format gantools writes ({exts}); "
+        why = f"; {problem}" if problem else ""
+        raise usage(f"-o {output}: {suffix} is not an image format gantools writes ({exts}){why}; "
                     f"for a folder, write -o {output}/")
     single = from_list is None and len(inputs) == 1 and (inputs[0] == "-" or os.path.isfile(inputs[0]))
     if single and suffix and format_from_name(output) is None:

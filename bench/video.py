@@ -1,0 +1,128 @@
+"""Video throughput of ``gantools run``: frames per second end to end (decode, plugin, encode,
+stream copy, atomic write) against the plugin alone on the same frames.
+
+The clip is synthetic (made here with PyAV: moving gradients and shapes, H.264 yuv420p, an AAC
+track), so the numbers depend only on the machine. Each pipeline runs once after a warm-up call;
+the 1-minute load average is recorded before and after (the machine may be shared).
+
+    python bench/video.py --size 160x120 --frames 24 --out bench/results/video.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: name -> (plugin, options) of the measured pipelines
+PIPELINES = {
+    "resize x2 (Lanczos)": ("resize", {"scale": 2}),
+    "upscale fidelity x2": ("upscale", {"model": "fidelity", "scale": 2}),
+    "stylize candy": ("stylize", {"style": "candy"}),
+}
+
+
+def make_clip(path: Path, frames: int, w: int, h: int) -> list[np.ndarray]:
+    """A clip of moving gradients and a bright square with a silent AAC track; returns its frames."""
+    import av
+
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=25)
+    video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+    audio = out.add_stream("aac", rate=16000)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    made = []
+    for i in range(frames):
+        img = np.stack([90 + 80 * np.sin((x + 3 * i) / 17), 60 + 120 * y / h, 120 + 60 * np.cos((x - 2 * i) / 23)], -1)
+        s = (4 * i) % max(1, w - 16)
+        img[h // 3:h // 3 + 16, s:s + 16] = 240
+        frame = np.clip(img, 0, 255).astype(np.uint8)
+        made.append(frame)
+        vf = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        vf.pts = i
+        out.mux(video.encode(vf))
+    out.mux(video.encode())
+    for k in range(frames * 16000 // 25 // 1024 + 1):
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        af.sample_rate, af.pts = 16000, k * 1024
+        out.mux(audio.encode(af))
+    out.mux(audio.encode())
+    out.close()
+    return made
+
+
+def measure(name: str, plugin_name: str, options: dict, clip: Path, frames: list[np.ndarray], work: Path) -> dict:
+    """End-to-end fps of ``gantools.run`` and plugin-only fps for one pipeline."""
+    import gantools
+
+    plugin = gantools.load(plugin_name, device="cpu", **options)
+    plugin.ensure_setup()
+    plugin.process(frames[0])  # warm-up (first-call allocations)
+    t = time.perf_counter()
+    for f in frames:
+        plugin.process(f)
+    alone = len(frames) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    summary = gantools.run(plugin, clip, work / f"{plugin_name}.mp4", progress="off", overwrite=True)
+    total = time.perf_counter() - t
+    assert summary.done == 1, summary.errors
+    return {"name": name, "alone": alone, "run": len(frames) / total, "seconds": total}
+
+
+def load() -> str:
+    try:
+        return "{:.1f}".format(os.getloadavg()[0])
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="160x120", help="clip size WxH")
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--only", nargs="*", help="pipeline names to run (default: all)")
+    parser.add_argument("--out", help="write the Markdown table here (else stdout)")
+    args = parser.parse_args(argv)
+    w, h = map(int, args.size.lower().split("x"))
+    import av
+    import torch
+
+    rows = []
+    before = load()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        clip = work / "clip.mp4"
+        frames = make_clip(clip, args.frames, w, h)
+        for name, (plugin, options) in PIPELINES.items():
+            if args.only and plugin not in args.only:
+                continue
+            rows.append(measure(name, plugin, options, clip, frames, work))
+            print(f"{name}: {rows[-1]['run']:.2f} fps end to end, {rows[-1]['alone']:.2f} fps plugin alone",
+                  file=sys.stderr)
+    after = load()
+    lines = [
+        f"Clip: {w}x{h}, {args.frames} frames, H.264 yuv420p + AAC, synthetic (`bench/video.py`). "
+        f"CPU: {os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), PyAV {av.__version__}. Load average (1 min) {before} before, "
+        f"{after} after the run.",
+        "",
+        "| pipeline | end to end (fps) | plugin alone (fps) | run (s) |",
+        "|---|---:|---:|---:|",
+        *(f"| {r['name']} | {r['run']:.2f} | {r['alone']:.2f} | {r['seconds']:.1f} |" for r in rows),
+    ]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
