@@ -2,7 +2,7 @@
 
     import gantools.distributed
     summary = gantools.distributed.run("upscale", "photos/", "out/", actors=2, model="fidelity")
-    summary = gantools.distributed.run("resize", "s3://bucket/in/", "out/", address="head:6379", scale=2)
+    summary = gantools.distributed.run("resize", "s3://bucket/in/", "s3://bucket/out/", address="head:6379", scale=2)
 
 :func:`run` takes the options of :func:`gantools.run` plus the engine's own (``address``,
 ``actors``, ``gpus_per_actor``, ``batch_size``: :class:`~gantools.distributed.engine.RayOptions`).

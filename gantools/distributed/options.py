@@ -2,7 +2,8 @@
 
 ``--engine local`` (the default) is :func:`gantools.api.run`; ``--engine ray`` is
 :func:`gantools.distributed.engine.run_ray`. The other flags only mean something with
-``--engine ray`` (a usage error otherwise). Nothing here imports Ray, torch or OpenCV.
+``--engine ray`` (a usage error otherwise), and so does a URI ``-o``. Nothing here imports Ray,
+torch or OpenCV.
 """
 
 from __future__ import annotations

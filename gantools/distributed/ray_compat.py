@@ -81,18 +81,20 @@ def quiet_ray_data() -> None:
 def connect(address: str | None, *, actors: int) -> bool:
     """Make sure Ray is running; ``True`` if this call started it (the caller shuts it down).
 
-    An already initialised Ray (a test fixture, a notebook) is used as it is. Without
-    ``address``, Ray starts embedded here with at least ``actors`` logical CPUs (each actor
-    reserves one; reading, decoding and encoding tasks reserve none, so they always run).
+    An already initialised Ray (a test fixture, a notebook) is used as it is, though an
+    unreachable ``address`` is still a usage error. Without ``address``, Ray starts embedded
+    here with at least ``actors`` logical CPUs (each actor reserves one; reading, decoding and
+    encoding tasks reserve none, so they always run).
     """
     ray = require_ray()
     quiet_ray_data()
+    if address:
+        _probe(address)
     if ray.is_initialized():
         return False
     common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                               "configure_logging": False}
     if address:
-        _probe(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -101,3 +103,17 @@ def connect(address: str | None, *, actors: int) -> bool:
         return True
     ray.init(num_cpus=max(os.cpu_count() or 1, actors), include_dashboard=False, **common)
     return True
+
+
+def check_gpus(actors: int, gpus_per_actor: float) -> None:
+    """:class:`BatchUsageError` if the connected cluster has fewer GPUs than ``actors`` actors of
+    ``gpus_per_actor`` GPUs need (Ray would wait for them forever; an autoscaling cluster must
+    have its GPU nodes up first)."""
+    if not gpus_per_actor:
+        return
+    import ray
+
+    have, need = ray.cluster_resources().get("GPU", 0.0), actors * gpus_per_actor
+    if have < need:
+        raise BatchUsageError(f"option --gpus-per-actor: {actors} actor(s) x {gpus_per_actor:g} GPU need "
+                              f"{need:g} GPUs, the Ray cluster has {have:g}")
