@@ -23,7 +23,7 @@ benchmark images (Set5 LR for upscale, Set5 HR at long side 256 for styles, 8 se
 bf16: upscale PSNR-Y on Set5 (shave = scale) of each backend within 0.05 dB of torch fp32; styles
 and faces: PSNR of the bf16 output against the fp32 output.
 
-The ``auto`` table (:data:`gantools.backends.table.AUTO`) is printed from the measurements: per
+The measured table (:data:`gantools.backends.table.MEASURED`, which ``auto`` uses once it is enabled) is printed from the measurements: per
 architecture family and precision, backends by the geometric mean of their speed over the family.
 
     python bench/speed.py                      # -> bench/results/speed.md (about 10 min on 2 busy cores)
@@ -55,7 +55,7 @@ from sr import DATA, load_set, y_channel  # noqa: E402
 
 import gantools  # noqa: E402
 from gantools.backends import available  # noqa: E402
-from gantools.backends.table import AUTO  # noqa: E402
+from gantools.backends.table import MEASURED  # noqa: E402
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("bf16", "fp32")
@@ -394,10 +394,10 @@ def write(nets: list[Net], args: argparse.Namespace, loads: tuple, seconds: floa
         lines.append(f"| {n.label} | " + " | ".join(cells) + " |")
     table = auto_table(nets)
     lines += ["", "`--backend auto` (gantools/backends/table.py, from this run: per family and precision, backends by the "
-              "geometric mean of wall MP/s over the family's networks):", "", "```python", "AUTO = {"]
+              "geometric mean of wall MP/s over the family's networks):", "", "```python", "MEASURED = {"]
     lines += [f"    {k!r}: {v!r}," for k, v in table.items()]
     lines += ["}", "```", ""]
-    if table != {k: AUTO.get(k) for k in table}:
+    if table != {k: MEASURED.get(k) for k in table}:
         lines += ["Note: the table in gantools/backends/table.py differs from this run's.", ""]
     out = Path(args.out)
     old = out.read_text() if out.exists() else ""

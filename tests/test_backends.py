@@ -27,7 +27,7 @@ pytest.importorskip("onnxruntime")
 import gantools  # noqa: E402 - after the skips
 import gantools.backends as backends  # noqa: E402
 import gantools.backends.graphs as graphs  # noqa: E402
-from gantools.backends.table import AUTO  # noqa: E402
+from gantools.backends.table import AUTO, MEASURED  # noqa: E402
 from gantools.cli import main  # noqa: E402
 from gantools.nn import create_arch  # noqa: E402
 from gantools.plugin import OptionError  # noqa: E402
@@ -223,9 +223,18 @@ def test_missing_extra_is_one_usage_line(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "out.png").exists()
 
 
+def test_auto_is_torch_until_the_graph_backends_are_safe_in_parallel(monkeypatch):
+    monkeypatch.delenv("GANTOOLS_BACKEND", raising=False)
+    assert AUTO == {}
+    assert {backends.resolve_backend("auto", a, p, "cpu") for a, p in MEASURED} == {"torch"}
+
+
 def test_auto_resolves_by_the_measured_table(monkeypatch):
+    from gantools.backends import table
+
     monkeypatch.delenv("GANTOOLS_BACKEND", raising=False)  # tests/conftest.py sets torch for the suite
-    for (arch, precision), order in AUTO.items():
+    monkeypatch.setattr(table, "AUTO", MEASURED)  # the mechanism, with the measured order
+    for (arch, precision), order in MEASURED.items():
         first = next(b for b in order if backends.available(b))
         assert backends.resolve_backend("auto", arch, precision, "cpu") == first
         assert backends.resolve_backend("auto", arch, precision, "cuda") == "torch"
@@ -233,7 +242,7 @@ def test_auto_resolves_by_the_measured_table(monkeypatch):
     with pytest.raises(backends.BackendUnavailable, match="CPU only"):
         backends.resolve_backend("onnxruntime", "srvgg", "fp32", "cuda")
     hide(monkeypatch, "openvino", "onnxruntime")  # nothing installed: torch whatever the table says
-    assert {backends.resolve_backend("auto", a, p, "cpu") for a, p in AUTO} == {"torch"}
+    assert {backends.resolve_backend("auto", a, p, "cpu") for a, p in MEASURED} == {"torch"}
 
 
 def test_environment_replaces_auto_only(monkeypatch):

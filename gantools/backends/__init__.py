@@ -9,9 +9,11 @@
   by ONNX Runtime (always fp32: it has no bf16 convolutions on the CPU) or OpenVINO (bf16 through
   ``INFERENCE_PRECISION_HINT`` where the precision resolves to bf16, else f32). CPU only. They
   need the ``export`` extra (``pip install 'gantools[export]'``).
-* ``auto``: the backend the measured table :data:`gantools.backends.table.AUTO` names for the
-  network's architecture family and precision (``bench/speed.py``), the first of its list that
-  is installed; torch on other devices and for families not measured. The environment variable
+* ``auto``: the backend the table :data:`gantools.backends.table.AUTO` names for the network's
+  architecture family and precision, the first of its list that is installed; torch on other
+  devices and for families not listed. The table is empty for now (``auto`` = torch: see
+  :mod:`gantools.backends.table` for why); :data:`~gantools.backends.table.MEASURED` holds the
+  order ``bench/speed.py`` measured. The environment variable
   ``GANTOOLS_BACKEND`` (a backend name) replaces ``auto``'s choice (the test suite sets ``torch``:
   most tests make new random networks, each of which a graph backend would export first).
 
