@@ -14,7 +14,6 @@ from typing import Any
 
 import typer
 
-from gantools.batch_plan import is_uri
 from gantools.cli.errors import CliError, usage
 from gantools.cli.options import PLATFORM_PANEL, RUN, make_command, option_param, platform
 from gantools.cli.plugins import PluginGroup
@@ -65,6 +64,8 @@ def _run(name: str, groups: dict[str, dict[str, Any]]) -> int:
     batch["background"] = parse_colour(batch["background"])
     batch["max_pixels"] = batch["max_pixels"] or None
     check_output_name(io["inputs"] or [], io["output"], batch["from_list"], batch.get("frames", False))
+    from gantools.batch_plan import is_uri
+
     if io["compare"] and (io["output"] == "-" or is_uri(io["output"]) or any(map(is_uri, io["inputs"] or []))):
         raise usage("--compare writes NAME_compare.png next to each result: give local inputs and a local -o file or "
                     "folder (not - or a URI)")
