@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gantools.image.codec import ImageError, byte_limit
+from gantools.image.codec import ImageError, read_limited
 
 #: formats that hold an animation (canonical names; ``gif`` is not a still-image format)
 ANIMATED = ("gif", "png", "webp")
@@ -88,17 +88,12 @@ def read_animation(path: str | os.PathLike, *, name: str | None = None,
 
 
 def _read(path: str | os.PathLike, shown: str, max_pixels: int | None) -> bytes:
-    """The file's bytes, at most what ``max_pixels`` allows (:func:`gantools.image.codec.byte_limit`)."""
-    from gantools.image.atomic import read_at_most
-
-    limit = byte_limit(max_pixels)
+    """The file's bytes, at most what ``max_pixels`` allows (:func:`gantools.image.codec.read_limited`)."""
     try:
         with open(path, "rb") as f:
-            data = read_at_most(f, limit)
+            data = read_limited(f, shown, max_pixels)
     except OSError as exc:
         raise ImageError(f"{shown}: cannot read: {exc.strerror or exc}") from None
-    if data is None:
-        raise ImageError(f"{shown}: more than {limit >> 20} MB (raise the limit with --max-pixels)")
     if not data:
         raise ImageError(f"{shown}: empty file")
     return data

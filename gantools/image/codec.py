@@ -157,12 +157,18 @@ def _read_stream(stream: BinaryIO, name: str, max_pixels: int | None) -> bytes:
     head = stream.read(1024)
     if len(head) < 1024 or formats.sniff(head) is None:
         return head
+    return head + read_limited(stream, name, max_pixels, already=len(head))
+
+
+def read_limited(stream: BinaryIO, name: str, max_pixels: int | None, already: int = 0) -> bytes:
+    """The rest of ``stream``, at most :func:`byte_limit` minus ``already`` bytes read before;
+    :class:`ImageError` past that (so ``/dev/zero`` cannot exhaust memory)."""
     limit = byte_limit(max_pixels)
-    rest = read_at_most(stream, limit - len(head))
+    rest = read_at_most(stream, limit - already)
     if rest is None:
         raise _error(name, f"more than {limit >> 20} MB, larger than an image within the pixel limit "
                            "(raise it with --max-pixels)")
-    return head + rest
+    return rest
 
 
 def _load(source: str | os.PathLike | bytes, name: str | None, max_pixels: int | None) -> tuple[bytes, str]:

@@ -28,7 +28,7 @@ import re
 import time
 from contextlib import nullcontext, suppress
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def check_jobs(plugin: Any, jobs: Sequence[Job], options: Any) -> None:
     if d.kind != "image" or plugin.scale < 1 or 3 not in d.channels:
         raise BatchUsageError(f"plugin {d.name!r} cannot process video (x{plugin.scale:g}, {d.kind} plugin): "
                               "videos take image plugins of scale 1 or more")
-    from gantools.video.codec import EncodeSettings, check_settings
+    from gantools.video.codec import check_settings
 
     try:
         check_settings(_settings(options), {names.container(j.dest) for j in videos if j.media == names.VIDEO})
