@@ -246,7 +246,7 @@ class Trainer:
             "options": json.dumps(self.task.opts, sort_keys=True),  # --init rebuilds the task from them
             **self.task.export_metadata(),
         }
-        export_generator(self.run_dir.export_path, self.ema.shadow, name, arch_cfg, meta)
+        export_generator(self.run_dir.export_path, self.task.export_module(self.ema.shadow), name, arch_cfg, meta)
 
     def sample(self, step: int) -> None:
         with torch.no_grad(), autocast(self.precision, self.device):

@@ -175,6 +175,11 @@ class TrainTask:
         """Extra metadata stored in the export (e.g. scale, style)."""
         return {}
 
+    def export_module(self, generator: "torch.nn.Module") -> "torch.nn.Module":
+        """The module whose weights are exported as :meth:`arch` (the EMA generator itself unless
+        the task trains a different form of it, e.g. re-parameterisable blocks to collapse)."""
+        return generator
+
     def dataset_name(self) -> str:
         return ", ".join(self.config.data)
 
