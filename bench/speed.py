@@ -340,7 +340,10 @@ def write(nets: list[Net], args: argparse.Namespace, loads: tuple, seconds: floa
     with contextlib.suppress(OSError):
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     import onnxruntime
-    import openvino
+
+    from gantools.backends.openvino_backend import import_openvino
+
+    openvino = import_openvino()
 
     lines = [
         "# Backend speed and accuracy",

@@ -212,7 +212,7 @@ class ImageRunner:
         from gantools.export import ExportError
 
         try:
-            chosen = resolve_backend(name, self.descriptor.arch, self.resolve(np.uint8), self.device.type)
+            chosen = resolve_backend(name, self.descriptor.backend_family, self.resolve(np.uint8), self.device.type)
         except BackendUnavailable as exc:
             raise OptionError(str(exc)) from None
         try:
@@ -315,7 +315,8 @@ class ImageRunner:
         import torch
 
         band = band.float()
-        if not bool(torch.isfinite(band).all()):
+        # one cheap reduction; the exact test only when it is not finite (huge finite values overflow a sum)
+        if not bool(torch.isfinite(band.sum())) and not bool(torch.isfinite(band).all()):
             raise ValueError("the network's output holds NaN or infinite values (damaged weights or a "
                              "diverged model); no image was written")
         band = band.clamp(0, 1)

@@ -11,9 +11,7 @@
   need the ``export`` extra (``pip install 'gantools[export]'``).
 * ``auto``: the backend the table :data:`gantools.backends.table.AUTO` names for the network's
   architecture family and precision, the first of its list that is installed; torch on other
-  devices and for families not listed. The table is empty for now (``auto`` = torch: see
-  :mod:`gantools.backends.table` for why); :data:`~gantools.backends.table.MEASURED` holds the
-  order ``bench/speed.py`` measured. The environment variable
+  devices and for families not listed (the order ``bench/speed.py`` measured). The environment variable
   ``GANTOOLS_BACKEND`` (a backend name) replaces ``auto``'s choice (the test suite sets ``torch``:
   most tests make new random networks, each of which a graph backend would export first).
 

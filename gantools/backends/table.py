@@ -22,12 +22,11 @@ MEASURED: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
-#: what ``auto`` uses: empty for now, so ``auto`` is torch. With the graph backends the README's main
-#: job (``gantools run upscale examples/ -o out/``, two images at a time) hung intermittently on
-#: 2026-12-07: both compute threads waiting for the GIL inside OpenVINO's ``InferRequest.infer``,
-#: beside openvino_telemetry's forked sender. Until that is understood the graph backends are
-#: opt-in (``--backend``, ``GANTOOLS_BACKEND``); :data:`MEASURED` is the order to restore.
-AUTO: dict[tuple[str, str], tuple[str, ...]] = {}
+#: what ``auto`` uses: the measured order. (It was torch-only for a while after the README's main job
+#: hung once with OpenVINO. The likely cause, removed since: OpenVINO's import-time telemetry forks a
+#: ``multiprocessing`` child, and it was imported from a worker thread while the other one ran; see
+#: :mod:`gantools.backends.openvino_backend`. The hang was not reproduced in 11 fresh-cache runs.)
+AUTO: dict[tuple[str, str], tuple[str, ...]] = MEASURED
 
 
 def choices(arch: str, precision: str) -> tuple[str, ...]:

@@ -67,6 +67,14 @@ class ModelDescriptor:
     bf16: bool = False
     receptive_radius: int | None = None
     model: nn.Module | None = None
+    family: str = ""
+
+    @property
+    def backend_family(self) -> str:
+        """The row of the backend table (:mod:`gantools.backends.table`) this network runs by:
+        ``family`` where the architecture sets one (configurations of one architecture whose
+        fastest backend differs), else ``arch``."""
+        return self.family or self.arch
 
 
 __all__ = ["ModelDescriptor", "SizeRequirements", "Tiling"]

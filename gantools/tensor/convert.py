@@ -99,6 +99,11 @@ def tensor_to_images(tensor: Tensor, dtype: np.dtype = np.uint8, *, rgb_to_bgr: 
     torch_dtype = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}.get(dtype)
     if torch_dtype is not None:  # rounded in torch (half to even, as np.rint): no float array in numpy
         levels = levels.mul_(maxval(dtype)).round_().to(torch_dtype)
+        if rgb_to_bgr and levels.shape[1] == 3:  # interleave planes with OpenCV (2-3x a strided copy)
+            import cv2
+
+            merged = [cv2.merge([p[2], p[1], p[0]]) for p in levels.numpy()]
+            return merged[0][None] if len(merged) == 1 else np.stack(merged)
     arr = levels.permute(0, 2, 3, 1).numpy()
     if rgb_to_bgr and arr.shape[-1] == 3:
         arr = arr[..., ::-1]

@@ -239,6 +239,9 @@ class ImageSet:
         if not self.images and self.too_large:
             raise DataError(f"{label}: none of the {len(loaded)} image files could be used; {self.too_large} "
                             f"of them are {too_large}")
+        if not self.images and self.too_small:
+            raise DataError(f"{label}: none of the {len(loaded)} image files could be used; {self.too_small} "
+                            f"of them are smaller than {min_side} px")
         if not self.images:
             raise DataError(f"{label}: none of the {len(loaded)} image files could be decoded")
         if log is not None:

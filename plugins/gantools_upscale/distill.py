@@ -72,7 +72,8 @@ class TeacherCache:
         self.root = Path(root)
         self.settings = {"format": CACHE_FORMAT, **settings}
 
-    def _check_settings(self) -> None:
+    def check(self) -> None:
+        """``OptionError`` when the folder holds a cache made with other settings; claims an empty one."""
         meta = self.root / "cache.json"
         if meta.exists():
             found = json.loads(meta.read_text())
@@ -94,7 +95,7 @@ class TeacherCache:
         """Make patches ``0 .. count-1`` that are missing: ``make_pair(i) -> (hr, lr)`` (RGB uint8)."""
         from gantools.image.atomic import write_atomic
 
-        self._check_settings()
+        self.check()
         todo = [i for i in range(count) if not self.path(i).exists()]
         if todo:
             log(f"teacher cache {self.root}: computing {len(todo)} of {count} patches")

@@ -11,6 +11,7 @@ judging the teacher's outputs as real.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ class UpscaleTask(TrainTask):
         Option("w_fm", float, 1.0, "D feature-matching weight (photo mode)", min=0.0),
         Option("d_feat", int, 32, "U-Net discriminator channels (photo mode)", min=8, max=128),
         Option("teacher", str, None, "distill mode: the upscaler to match (a model name of upscale or a weights file)"),
-        Option("teacher_patches", int, 2000, "distill mode: degraded patches the teacher upscales (cached)", min=16),
+        Option("teacher_patches", int, 2000, "distill mode: degraded patches the teacher upscales (cached)", min=1),
         Option("teacher_cache", str, None, "distill mode: cache folder (default: RUN/teacher-cache)"),
         Option("w_hr", float, 0.0, "distill mode: L1 weight against the real photo", min=0.0),
     )
@@ -80,6 +81,7 @@ class UpscaleTask(TrainTask):
                     "degradation": "gantools_upscale.degrade", "scale_aug": self.opts["scale_aug"], "data": self.config.data}
         cache = TeacherCache(root, settings)
         count = self.opts["teacher_patches"]
+        cache.check()
         if any(not cache.path(i).exists() for i in range(count)):
             self.images = ImageSet(self.config.data, min_side=cp * s, small="skip", workers=self.config.workers, log=self.log)
 
@@ -200,4 +202,6 @@ class UpscaleTask(TrainTask):
 
     def export_metadata(self) -> dict[str, str]:
         meta = {"scale": str(self.opts["scale"]), "mode": self.opts["mode"]}
+        if self.opts["block"] == "ecb":  # the export holds the collapsed network: --init trains it as conv
+            meta["options"] = json.dumps({**self.opts, "block": "conv"}, sort_keys=True)
         return meta | ({"teacher": self.opts["teacher"]} if self.opts["mode"] == "distill" else {})
