@@ -60,7 +60,7 @@ from gantools.backends.table import MEASURED  # noqa: E402
 BACKENDS = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("bf16", "fp32")
 UPSCALE = (("fidelity x2", dict(model="fidelity", scale=2)), ("fidelity x4", dict(model="fidelity", scale=4)),
-           ("photo x4", dict(model="photo", scale=4)))
+           ("photo x4", dict(model="photo", scale=4)), ("fast x4", dict(model="fast", scale=4)))
 STYLES = ("starry_night", "the_scream", "wave", "candy", "monet")
 FACES_BATCH = 8
 NOTES = "## Reading"  #: a hand-written section of --out from this heading on survives a rerun
@@ -425,7 +425,8 @@ def main() -> None:
     upscale = [u for u in UPSCALE if not args.quick or u[0] == "fidelity x4"]
     for label, opts in upscale:
         size = (192, 192) if opts["scale"] == 2 else (128, 128)
-        net = Net(f"upscale {label}", "srvgg", size[0] * size[1] * opts["scale"] ** 2)
+        family = load("upscale", opts, "torch", "fp32", args.threads).runner.descriptor.backend_family
+        net = Net(f"upscale {label}", family, size[0] * size[1] * opts["scale"] ** 2)
         image_net(net, "upscale", opts, size, args)
         if not args.no_accuracy:
             upscale_accuracy(net, opts, args.threads)

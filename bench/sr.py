@@ -100,6 +100,27 @@ def peak_memory(spec: dict, path: str, threads: int) -> float:
     return json.loads(res.stdout)
 
 
+#: precisions benchmarked per shipped model name (fast is narrow: it runs fp32, see gantools/nn/srvgg.py)
+PRECISIONS = {"fidelity": ["fp32", "bf16"], "fast": ["fp32"]}
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """The issue's targets, computed from this run's rows (x4)."""
+    by = {r["method"]: r for r in rows if r["scale"] == 4}
+    fast = next((r for m, r in by.items() if m.startswith("gantools fast x4")), None)
+    fsrcnn = by.get("OpenCV FSRCNN")
+    out = []
+    if fast and fsrcnn and "Set5" in fast:
+        ratio = fast["mp_s"] / fsrcnn["mp_s"]
+        ok = fast["Set5"][0] >= 31.0 and ratio >= 1.0
+        out.append(f"- `fast` x4: Set5 {fast['Set5'][0]:.2f} dB (target >= 31.0) at {fast['mp_s']:.1f} vs FSRCNN "
+                   f"{fsrcnn['mp_s']:.1f} MP/s = {ratio:.2f}x (target >= 1.0x): {'met' if ok else 'NOT met'}.")
+    fid = by.get("gantools fidelity x4 (bf16)")
+    if fid and fsrcnn:
+        out.append(f"- `fidelity` x4 (bf16): Set5 {fid['Set5'][0]:.2f} dB at {fid['mp_s'] / fsrcnn['mp_s']:.2f}x FSRCNN's MP/s.")
+    return ["", "Targets (this run):", ""] + out if out else []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default="4,2")
@@ -135,7 +156,7 @@ def main() -> None:
         specs: list[tuple[str, dict]] = []
         if not args.no_shipped:
             for m in shipped("upscale", scale=scale):
-                for prec in (["fp32", "bf16"] if m.name == "fidelity" else ["bf16"]):
+                for prec in PRECISIONS.get(m.name, ["bf16"]):
                     specs.append((f"gantools {m.name} x{scale} ({prec})", {"model": m.name, "scale": scale, "precision": prec, "threads": args.threads}))
         for w in args.weights:
             for prec in ("fp32", "bf16"):
@@ -271,7 +292,8 @@ def _write(rows: list[dict], args) -> None:
         f"`python bench/sr.py` on {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
         f"OpenCV peers via `{Path(args.peer_python).name}`. PSNR (dB) / SSIM on Y, `scale` px shaved; LR by Pillow bicubic. "
         "Speed: output megapixels per second upscaling a 256x256 image (plugin call, conversion included). "
-        "Peak memory: max RSS of a fresh process upscaling a 4000x3000 image x4 (output alone: 549 MB).",
+        "Peak memory: max RSS of a fresh process upscaling a 4000x3000 image x4 (output alone: 549 MB). "
+        f"Load average at the end: {os.getloadavg()[0]:.1f} (2 cores; compare speeds within this run).",
         "",
         "| scale | method | Set5 PSNR / SSIM | Set14 PSNR / SSIM | output MP/s | peak RSS 4000x3000 x4 |",
         "|---|---|---|---|---|---|",
@@ -279,6 +301,7 @@ def _write(rows: list[dict], args) -> None:
     for r in rows:
         mem = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "-"
         lines.append(f"| x{r['scale']} | {r['method']} | {_fmt(r, 'Set5')} | {_fmt(r, 'Set14')} | {r['mp_s']:.1f} | {mem} |")
+    lines += targets(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     old = Path(args.out).read_text() if Path(args.out).exists() else ""
     kept = old[old.index(REALWORLD_HEADING):] if REALWORLD_HEADING in old else ""  # the --realworld section

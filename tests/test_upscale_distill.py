@@ -166,3 +166,21 @@ def test_ecb_run_exports_the_collapsed_srvgg(tmp_path: Path) -> None:
     ref = (ref[0].permute(1, 2, 0).numpy() * 255).round().astype(int)
     out = gantools.load("upscale", weights=str(run / "export.safetensors"), precision="fp32").process(rgb[:, :, ::-1].copy())
     assert np.abs(out[:, :, ::-1].astype(int) - ref).max() <= 1
+
+
+def test_ship_records_the_teacher_and_its_licence(tmp_path: Path) -> None:
+    import tomllib
+
+    from gantools.train.ship import ship
+
+    _teacher_weights(tmp_path / "teacher.safetensors")
+    run = _distill(tmp_path, tmp_path / "teacher.safetensors")
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    with pytest.raises(ValueError, match="teacher's licence"):
+        ship(run / "export.safetensors", name="d", file="d.safetensors", terms="research", weights_dir=wdir)
+    ship(run / "export.safetensors", name="d", file="d.safetensors", terms="research", weights_dir=wdir,
+         teacher_terms="BSD-3-Clause")
+    (entry,) = tomllib.loads((wdir / "manifest.toml").read_text())["model"]
+    assert entry["teacher"].endswith("teacher.safetensors") and entry["teacher_terms"] == "BSD-3-Clause"
+    assert entry["mode"] == "distill" and entry["scale"] == 4

@@ -5,7 +5,7 @@ Measured on the 2-core AVX512-BF16 machine gantools is developed on (shared, loa
 within one run). The precision is the one the runner resolved (``--precision``); a bf16 request
 served by ONNX Runtime runs fp32. A family or precision not measured runs on torch; other
 devices always run torch. ``facegan`` is measured on its exported generator (latents -> images);
-the faces plugin itself runs torch.
+the faces plugin runs its synthesis network by this row (:mod:`gantools_faces.backend`).
 """
 
 from __future__ import annotations

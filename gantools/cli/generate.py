@@ -7,13 +7,16 @@
     gantools generate faces -n 8 --age 60 --gender female -o old/
     gantools generate faces --directions 6 --seed 3 --grid directions.png   # latent directions sheet
     gantools generate faces -n 8 -o older/ --direction 0 --amount 2          # seeds shifted along one
+    gantools generate faces -n 64 -o faces/ --backend openvino          # synthesis in OpenVINO (export extra)
 
 Every generator gets the same command: the generation flags below, the ``generate`` platform
-options (device, precision, threads, weights, overwrite) and the plugin's own options
+options (device, precision, threads, backend, weights, overwrite) and the plugin's own options
 (truncation, labels, ...), which are constructor options like for ``run``. Outputs follow
 ``run``'s rule (:func:`gantools.batch_plan.output_status`): an existing complete file is skipped
 and reported unless ``--overwrite``; when every output exists, no plugin is loaded. The command drives the plugin through
 :class:`gantools.plugin.GeneratorPlugin` (``generate(n, seed)``, ``interpolate(a, b, frames)``).
+``--backend`` (like ``run``'s) goes to the plugin, which runs its networks through it where it can
+(``faces``: the synthesis network; a plugin without graph support runs torch).
 Latent directions (``--directions``, ``--direction``) need a plugin that also implements
 :class:`gantools.latent.LatentGenerator`; any other generator refuses them in one line.
 Torch and the plugin are imported only when a command runs.

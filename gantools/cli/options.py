@@ -99,7 +99,8 @@ PLATFORM: tuple[Param, ...] = (
               extra={"min": 1}),
     _platform("backend", BACKENDS, "auto", "Network runtime on the CPU: torch (eager), openvino or onnxruntime (the "
               "network exported to ONNX once, cached; need the export extra); auto = the fastest measured for the "
-              "network and precision (bench/results/speed.md).", "runtime", {RUN}, extra={"case_sensitive": False}),
+              "network and precision (bench/results/speed.md).", "runtime", {RUN, GENERATE},
+              extra={"case_sensitive": False}),
     _platform("tile", int, None, "Tile size in pixels for large images (0 = off) [default: automatic, from the image size and "
               "memory].", "runtime", {RUN},
               extra={"min": 0}),

@@ -83,7 +83,7 @@ def _check_free(dests: list[Path], models: list[str], *, task: str, name: str, f
 
 def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str | None = None,
          weights_dir: str | Path = "weights", fp16: bool = False, force: bool = False,
-         checkpoint: str | Path | None = None) -> dict:
+         checkpoint: str | Path | None = None, teacher_terms: str | None = None) -> dict:
     """Copy ``export`` to ``weights_dir/file`` (and its training state) and write its manifest entry.
 
     Returns the entry (with ``state`` when a state was shipped). ``fp16`` stores the generator's
@@ -93,10 +93,14 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     ``name``, ``file`` or its state file is already shipped (see the module docstring), unless
     ``force``: then the files and the clashing entries are replaced. ``ValueError`` when
     ``export`` is not a gantools export or ``checkpoint`` is not the run's checkpoint of it.
+    A distilled model (an export with ``teacher`` metadata) records its teacher and
+    ``teacher_terms`` (the teacher's licence, required for such a model).
     """
     from gantools.train.shipped import run_state, write_state
 
     state, meta = read_export(export)
+    if meta.get("teacher") and not teacher_terms:
+        raise ValueError(f"{export}: distilled from {meta['teacher']}: give the teacher's licence (--teacher-terms)")
     dest = Path(weights_dir) / file
     state_dest = Path(weights_dir) / state_file(file)
     manifest = Path(weights_dir) / "manifest.toml"
@@ -118,6 +122,8 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     for key in SELECTORS:
         if key in meta:
             entry[key] = int(meta[key]) if meta[key].isdigit() else meta[key]
+    if meta.get("teacher"):
+        entry.update(teacher=meta["teacher"], teacher_terms=teacher_terms)
     if training is not None:
         d_state, state_meta = training
         state_dest.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", required=True, help="file name inside weights/")
     ap.add_argument("--terms", required=True, help="licence terms of the training data")
     ap.add_argument("--dataset", help="dataset description (default: the export's data paths)")
+    ap.add_argument("--teacher-terms", help="licence of the teacher model (required for distilled models)")
     ap.add_argument("--fp16", action="store_true", help="store float tensors as float16 (half the size)")
     ap.add_argument("--force", action="store_true", help="replace a model or file that is already shipped")
     ap.add_argument("--checkpoint", help="the run's checkpoint of the export's step, for the training state "
@@ -149,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset,
-                     weights_dir=args.weights_dir, fp16=args.fp16, force=args.force, checkpoint=args.checkpoint)
+                     weights_dir=args.weights_dir, fp16=args.fp16, force=args.force, checkpoint=args.checkpoint,
+                     teacher_terms=args.teacher_terms)
     except (OSError, ValueError, CheckpointError) as exc:  # AlreadyShipped, missing or foreign export or checkpoint
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

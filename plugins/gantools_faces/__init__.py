@@ -2,6 +2,8 @@
 
 * ``generate(n, seed, truncation, labels)`` / ``interpolate(seed_a, seed_b, frames)``: new faces
   from seeds (see :mod:`.generate` for the reproducibility contract); ``gantools generate faces``.
+  ``backend=`` / ``--backend`` picks what runs the synthesis network (:mod:`.backend`: torch, or
+  the exported graph in ONNX Runtime or OpenVINO; ``auto`` by the measured table, family ``facegan``).
 * ``process(image)``: projection (GAN inversion, :mod:`.project`): the input (an aligned face
   crop) is centre-cropped to a square, resized to the generator's resolution and reconstructed
   by optimising a latent for ``--steps`` steps; the reconstruction (at the generator's
@@ -122,6 +124,17 @@ class Faces(Plugin):
         precision = resolve_precision(self.runtime.precision, str(self.device), allow_bf16=self.descriptor.bf16)
         with weights_errors(self.weights_path):
             self.face = FaceModel.load(self.weights_path, precision=precision, device=self.device)
+        self._use_backend(self.runtime.backend)
+
+    def _use_backend(self, name: str) -> None:
+        """Generation's synthesis through backend ``name`` (:mod:`gantools_faces.backend`);
+        ``OptionError`` where it cannot run here (the runner's message)."""
+        from gantools.backends import BackendUnavailable
+
+        try:
+            self.face.use_backend(name)
+        except BackendUnavailable as exc:
+            raise OptionError(str(exc)) from None
 
     @property
     def resolution(self) -> int:

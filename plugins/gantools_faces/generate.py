@@ -18,6 +18,12 @@ centre is the mean ``w`` of the face's own labels (estimated once per label pair
 fixed ``z``), so truncation does not wash out age and gender; ``center="global"`` uses the
 tracked ``mapping.w_avg`` instead. The mapping network always runs in fp32; ``precision``
 applies to the synthesis network.
+
+Backends: every ``w`` is made in torch as above; the synthesis passes of ``generate``,
+``interpolate`` and :meth:`FaceModel.render_batched` run through :meth:`FaceModel.use_backend`
+(default torch; :mod:`gantools_faces.backend`: the exported synthesis graph in ONNX Runtime or
+OpenVINO, fp32 within 1/255 of torch's). A graph backend keeps the contract above: its passes have
+the same one shape, and no exported layer mixes samples.
 """
 
 from __future__ import annotations
@@ -105,7 +111,8 @@ class FaceModel:
     """A FaceGAN generator (eval mode, frozen) with its label distribution and resolution."""
 
     def __init__(self, generator: torch.nn.Module, metadata: dict[str, str] | None = None, *,
-                 precision: str = "fp32", device: str | torch.device = "cpu") -> None:
+                 precision: str = "fp32", device: str | torch.device = "cpu", config: dict[str, Any] | None = None,
+                 backend: str = "torch") -> None:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
         self.metadata = dict(metadata or {})
@@ -119,6 +126,9 @@ class FaceModel:
         dist = self.metadata.get("label_distribution")
         self.labels = LabelDistribution.from_json(dist) if dist else LabelDistribution.uniform()
         self._centers: dict[tuple[int, int], torch.Tensor] = {}
+        #: the generator's architecture config (``None``: the one its weights show, found when needed)
+        self.config = None if config is None else dict(config)
+        self.use_backend(backend)
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -131,7 +141,17 @@ class FaceModel:
         if meta.get("arch") not in (None, "facegan"):
             raise ValueError(f"{path}: a {meta.get('arch')!r} model, not a faces generator (facegan)")
         config = json.loads(meta["arch_config"]) if "arch_config" in meta else None
-        return cls(load_arch(state, "facegan", config).model, meta, **kw)
+        desc = load_arch(state, "facegan", config)
+        return cls(desc.model, meta, config=desc.config, **kw)
+
+    def use_backend(self, name: str) -> str:
+        """Run the synthesis of :meth:`render_batched` through backend ``name`` (``auto``, ``torch``,
+        ``onnxruntime``, ``openvino``; :mod:`gantools_faces.backend`) and return the one resolved.
+        ``gantools.backends.BackendUnavailable`` (a ``ValueError``) if it cannot run here."""
+        from gantools_faces.backend import Synthesis
+
+        self.synthesis = Synthesis(self, name)
+        return self.synthesis.name
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -192,13 +212,14 @@ class FaceModel:
         return img.float().clamp(0, 1)
 
     def render_batched(self, ws: list[torch.Tensor]) -> list[np.ndarray]:
-        """Faces (HxWx3 BGR uint8) of ``ws`` (each (1, w_dim)), :data:`BATCH` per synthesis pass.
+        """Faces (HxWx3 BGR uint8) of ``ws`` (each (1, w_dim)), :data:`BATCH` per synthesis pass,
+        each pass through the backend of :meth:`use_backend` (torch: :meth:`render`).
 
         Every pass has exactly :data:`BATCH` samples (see the module docstring)."""
         out: list[np.ndarray] = []
         for start in range(0, len(ws), BATCH):
             chunk = ws[start:start + BATCH]
-            imgs = self.render(torch.cat(chunk + chunk[-1:] * (BATCH - len(chunk))))
+            imgs = self.synthesis(torch.cat(chunk + chunk[-1:] * (BATCH - len(chunk))))
             out += [to_bgr_uint8(imgs[i:i + 1]) for i in range(len(chunk))]
         return out
 
