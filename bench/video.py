@@ -1,11 +1,12 @@
 """Video throughput of ``gantools run``: frames per second end to end (decode, plugin, encode,
-stream copy, atomic write) against the plugin alone on the same frames.
+stream copy, atomic write) with ``--batch-frames 1`` (frame by frame) and ``auto`` (one network
+pass for several frames, :mod:`gantools.video.batching`), against the plugin alone on the same frames.
 
 The clip is synthetic (made here with PyAV: moving gradients and shapes, H.264 yuv420p, an AAC
 track), so the numbers depend only on the machine. Each pipeline runs once after a warm-up call;
 the 1-minute load average is recorded before and after (the machine may be shared).
 
-    python bench/video.py --size 160x120 --frames 24 --out bench/results/video.md
+    python bench/video.py --size 160x120 --frames 48 --only upscale-x4 stylize
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ import numpy as np
 PIPELINES = {
     "resize x2 (Lanczos)": ("resize", {"scale": 2}),
     "upscale fidelity x2": ("upscale", {"model": "fidelity", "scale": 2}),
+    "upscale fidelity x4": ("upscale", {"model": "fidelity", "scale": 4}),
     "stylize candy": ("stylize", {"style": "candy"}),
 }
+#: ``--only`` keys: the plugin name, or ``upscale-x2``/``upscale-x4``
+KEYS = {"resize x2 (Lanczos)": ("resize",), "upscale fidelity x2": ("upscale", "upscale-x2"),
+        "upscale fidelity x4": ("upscale", "upscale-x4"), "stylize candy": ("stylize",)}
 
 
 def make_clip(path: Path, frames: int, w: int, h: int) -> list[np.ndarray]:
@@ -57,22 +62,35 @@ def make_clip(path: Path, frames: int, w: int, h: int) -> list[np.ndarray]:
     return made
 
 
-def measure(name: str, plugin_name: str, options: dict, clip: Path, frames: list[np.ndarray], work: Path) -> dict:
-    """End-to-end fps of ``gantools.run`` and plugin-only fps for one pipeline."""
+def measure(name: str, plugin_name: str, options: dict, clip: Path, frames: list[np.ndarray], work: Path,
+            warm: Path, backend: str = "auto") -> dict:
+    """Plugin-only fps and end-to-end fps of ``gantools.run`` with ``--batch-frames 1`` and ``auto``
+    (each after a run on the short clip ``warm``: imports, encoder and kernel set-up are not timed)."""
     import gantools
+    from gantools.video.batching import frames_per_batch, process_frames
 
-    plugin = gantools.load(plugin_name, device="cpu", **options)
+    plugin = gantools.load(plugin_name, device="cpu", backend=backend, **options)
     plugin.ensure_setup()
-    plugin.process(frames[0])  # warm-up (first-call allocations)
+    per_pass = frames_per_batch(plugin, "auto", frames[0].shape)
+    plugin.process(frames[0])  # warm-up (first-call allocations), one frame and one batch
+    process_frames(plugin, frames[:per_pass])
     t = time.perf_counter()
     for f in frames:
         plugin.process(f)
     alone = len(frames) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    summary = gantools.run(plugin, clip, work / f"{plugin_name}.mp4", progress="off", overwrite=True)
-    total = time.perf_counter() - t
-    assert summary.done == 1, summary.errors
-    return {"name": name, "alone": alone, "run": len(frames) / total, "seconds": total}
+    runner = getattr(plugin, "runner", None)
+    row = {"name": name, "alone": alone, "per_pass": per_pass,
+           "backend": getattr(getattr(runner, "backend", None), "name", "-"),
+           "precision": getattr(runner, "resolve", lambda d: "-")(np.uint8)}
+    for batch in (1, "auto"):
+        gantools.run(plugin, warm, work / "warm_out.mp4", progress="off", overwrite=True, batch_frames=batch)
+        t = time.perf_counter()
+        summary = gantools.run(plugin, clip, work / f"{plugin_name}.mp4", progress="off", overwrite=True,
+                               batch_frames=batch)
+        total = time.perf_counter() - t
+        assert summary.done == 1, summary.errors
+        row[batch] = len(frames) / total
+    return row
 
 
 def load() -> str:
@@ -86,12 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="160x120", help="clip size WxH")
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--only", nargs="*", help="pipeline names to run (default: all)")
+    parser.add_argument("--only", nargs="*", help="pipelines to run: resize, upscale (x2 and x4), upscale-x2, "
+                        "upscale-x4, stylize (default: all)")
+    parser.add_argument("--backend", default="auto", help="--backend of the network plugins (default: auto)")
     parser.add_argument("--out", help="write the Markdown table here (else stdout)")
     args = parser.parse_args(argv)
     w, h = map(int, args.size.lower().split("x"))
     import av
     import torch
+
+    from gantools.video.batching import AUTO_FRAMES
 
     rows = []
     before = load()
@@ -99,12 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         clip = work / "clip.mp4"
         frames = make_clip(clip, args.frames, w, h)
+        warm = work / "warm.mp4"
+        make_clip(warm, min(args.frames, AUTO_FRAMES), w, h)
         for name, (plugin, options) in PIPELINES.items():
-            if args.only and plugin not in args.only:
+            if args.only and not set(KEYS[name]) & set(args.only):
                 continue
-            rows.append(measure(name, plugin, options, clip, frames, work))
-            print(f"{name}: {rows[-1]['run']:.2f} fps end to end, {rows[-1]['alone']:.2f} fps plugin alone",
-                  file=sys.stderr)
+            rows.append(measure(name, plugin, options, clip, frames, work, warm, args.backend))
+            r = rows[-1]
+            print(f"{name}: {r[1]:.2f} fps end to end frame by frame, {r['auto']:.2f} fps batched "
+                  f"({r['per_pass']} per pass), {r['alone']:.2f} fps plugin alone", file=sys.stderr)
     after = load()
     lines = [
         f"Clip: {w}x{h}, {args.frames} frames, H.264 yuv420p + AAC, synthetic (`bench/video.py`). "
@@ -112,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({torch.get_num_threads()} threads), PyAV {av.__version__}. Load average (1 min) {before} before, "
         f"{after} after the run.",
         "",
-        "| pipeline | end to end (fps) | plugin alone (fps) | run (s) |",
-        "|---|---:|---:|---:|",
-        *(f"| {r['name']} | {r['run']:.2f} | {r['alone']:.2f} | {r['seconds']:.1f} |" for r in rows),
+        "| pipeline | backend, precision | end to end, --batch-frames 1 (fps) | end to end, auto (fps) "
+        "| frames per pass (auto) | speed-up | plugin alone, frame by frame (fps) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *(f"| {r['name']} | {r['backend']}, {r['precision']} | {r[1]:.2f} | {r['auto']:.2f} | {r['per_pass']} | "
+          f"{r['auto'] / r[1]:.2f}x | {r['alone']:.2f} |" for r in rows),
     ]
     text = "\n".join(lines) + "\n"
     if args.out:

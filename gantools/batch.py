@@ -87,7 +87,8 @@ class BatchOptions:
     decoded images (``None``: no limit). ``workers`` is the number of decode and of encode threads
     (default: up to 4). ``jobs`` is ``"auto"`` or the number of images computed at once (see
     :func:`gantools.threads.plan_threads`). ``progress`` is ``auto``, ``bar``, ``lines`` or ``off`` (``--quiet``).
-    ``frames``, ``codec``, ``crf`` and ``pix_fmt`` are for videos (:mod:`gantools.video`).
+    ``frames``, ``codec``, ``crf`` and ``pix_fmt`` are for videos, ``batch_frames`` (frames per
+    network pass, ``"auto"`` or a number) for videos and animations (:mod:`gantools.video`).
     """
 
     recursive: bool = False
@@ -107,6 +108,7 @@ class BatchOptions:
     codec: str | None = None
     crf: int | None = None
     pix_fmt: str | None = None
+    batch_frames: int | str = "auto"
 
 
 @dataclass

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -325,6 +325,66 @@ class ImageRunner:
 
             band = rgb_to_grayscale(band)
         return convert.from_tensor(band, layout.dtype, rgb_to_bgr=True)
+
+    # -- batches of same-size images (video frames) --------------------------------------------
+    def batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``[self(image) for image in images]`` with several images per network pass.
+
+        Images of one shape and dtype that run whole (:meth:`per_pass` > 1) go through the
+        network as (N, C, H, W) stacks of up to :meth:`per_pass` images, each result converted as
+        :meth:`__call__` converts it (same precision, backend, finite check). Anything else (images
+        that are tiled, mixed sizes, a stack that fails to allocate) runs one by one through
+        :meth:`__call__`. Values: torch fp32 may pick another convolution kernel for a stack than
+        for one small image (below ~20k values per layer input), so results can differ by float
+        rounding there; see ``tests/test_video_batch.py`` for what is exact."""
+        images = list(images)
+        if len(images) < 2 or len({(a.shape, a.dtype) for a in images}) > 1:
+            return [self(a) for a in images]
+        n = self.per_pass(*images[0].shape[:2])
+        out: list[np.ndarray] = []
+        for i in range(0, len(images), max(1, n)):
+            chunk = images[i : i + max(1, n)]
+            if len(chunk) < 2:
+                out += [self(a) for a in chunk]
+                continue
+            try:
+                out += self._stack_pass(chunk)
+            except RuntimeError as exc:  # allocation failure: one by one (each with its own back-off)
+                if not is_oom(exc):
+                    raise
+                gc.collect()
+                out += [self(a) for a in chunk]
+        return out
+
+    def per_pass(self, h: int, w: int) -> int:
+        """How many ``h`` x ``w`` images :meth:`batch` runs in one pass: as many as fit the pixel
+        budget one image may run whole in (:func:`~gantools.tensor.tiling.budget_pixels`,
+        ``GANTOOLS_TILE_BUDGET_MB``), 1 when such an image is tiled (``--tile`` below its long side,
+        or automatic tiles because it is larger than that budget)."""
+        if self.tiler is not None:
+            tile = auto_tile(h, w, self.scale) if self.tile is None else self.tile
+            if tile and max(h, w) > tile:
+                return 1
+        return max(1, budget_pixels(self.scale) // max(1, h * w))
+
+    def _stack_pass(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """One network pass on the stacked ``images`` (one shape, run whole): the results of
+        :meth:`__call__` for each."""
+        import torch
+
+        _, _, layout = convert.split(images[0])
+        x = torch.cat([convert.to_int_tensor(convert.split(a)[0], bgr_to_rgb=True) for a in images])
+        if layout.gray:
+            x = x.expand(-1, 3, -1, -1)
+        precision = self.resolve(images[0].dtype)
+        with torch.inference_mode():
+            bands = [band for _, band in self.network(x, precision)]
+            y = bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
+            results = [self._to_array(y[i : i + 1], layout) for i in range(len(images))]
+        if self.progress is not None:
+            for r in results:
+                self.progress(r.shape[0], r.shape[0])
+        return results
 
     def plane(self, plane: np.ndarray) -> np.ndarray:
         """A single plane (e.g. alpha, HxW) through the network as gray, back in its dtype."""

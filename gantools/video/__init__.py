@@ -4,7 +4,9 @@ Layout of the package:
 
 * :mod:`~gantools.video.names` - which inputs are videos or animations and where their results
   go (names only; imported by the batch planner, loads nothing).
-* :mod:`~gantools.video.options` - the ``--frames``, ``--codec``, ``--crf`` and ``--pix-fmt`` flags.
+* :mod:`~gantools.video.options` - the ``--frames``, ``--codec``, ``--crf``, ``--pix-fmt`` and
+  ``--batch-frames`` flags.
+* :mod:`~gantools.video.batching` - frames through a network plugin in batches (one pass for N).
 * :mod:`~gantools.video.codec` - decoding, encoding and stream copying with PyAV.
 * :mod:`~gantools.video.clipstats` - instance-norm statistics frozen over a clip (no flicker).
 * :mod:`~gantools.video.jobs` - the batch hooks: one video, frames or animation job at a time.

@@ -53,6 +53,9 @@ class ClipStatsTiler(FrozenStatsTiler):
     _inputs: list[Any] = field(default_factory=list)
     _model: Any = None
     _stats: list[tuple[Any, Any]] = field(default_factory=list)
+    #: whether the runner's network function bypasses the torch module (a graph backend): found
+    #: on the first frozen call, then the module is run directly
+    _graph: bool = False
 
     def bands(self, net: Callable[[Tensor], Tensor], x: Tensor, model: ModelDescriptor, tile: int) -> Any:
         """One band: zeros while capturing, else the network with the clip's statistics."""
@@ -114,7 +117,7 @@ class ClipStatsTiler(FrozenStatsTiler):
 
         ``net`` is what the runner passes (its network function); when it does not run the torch
         module (an exported-graph backend, which keeps its own statistics), the module runs in
-        torch, fp32, so the clip's statistics still apply."""
+        torch, fp32, so the clip's statistics still apply (from then on without calling ``net``)."""
         from gantools.tensor.tiling import run_tiled
 
         size = model.size
@@ -132,8 +135,9 @@ class ClipStatsTiler(FrozenStatsTiler):
                              **({"feather": self.feather} if tiled else {}))
 
         try:
-            out = run(net)
+            out = None if self._graph else run(net)
             if not calls:
+                self._graph = True
                 out = run(lambda t: model.model(t.float()).float())
             return out
         finally:

@@ -16,9 +16,12 @@ line per bad file, the summary and ``--json`` are the image batch's:
   output format where it holds one (:mod:`gantools.image.animation`), else the first frame with
   a warning.
 
-Instance-norm plugins (``stylize``) process a clip with statistics pooled over sample frames
-spread over it (:mod:`gantools.video.clipstats`): no flicker. Video needs an image plugin of
-scale >= 1 (:func:`check_jobs`, a usage error before any work).
+Frames go through the plugin ``--batch-frames`` at a time: a network plugin runs them as one
+(N, C, H, W) pass where they fit its runner's memory budget untiled (:mod:`gantools.video.batching`),
+with the same results; progress still counts frames. Instance-norm plugins (``stylize``) process a
+clip with statistics pooled over sample frames spread over it (:mod:`gantools.video.clipstats`): no
+flicker. Video needs an image plugin of scale >= 1 and ``--batch-frames`` a number or ``auto``
+(:func:`check_jobs`, usage errors before any work).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import re
 import time
 from contextlib import nullcontext, suppress
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -60,9 +63,16 @@ def is_media(job: Job) -> bool:
 
 
 def check_jobs(plugin: Any, jobs: Sequence[Job], options: Any) -> None:
-    """:class:`BatchUsageError` before any work: a video job with a plugin that cannot take video
-    (not an image plugin, or scale below 1), or ``--codec``/``--crf``/``--pix-fmt`` that the
-    bundled FFmpeg cannot use. Without PyAV nothing is checked (each video fails alone)."""
+    """:class:`BatchUsageError` before any work: a ``--batch-frames`` that is not a number or
+    ``auto``, a video job with a plugin that cannot take video (not an image plugin, or scale
+    below 1), or ``--codec``/``--crf``/``--pix-fmt`` that the bundled FFmpeg cannot use. Without
+    PyAV the codec settings are not checked (each video fails alone)."""
+    from gantools.video.batching import batch_frames
+
+    try:
+        batch_frames(getattr(options, "batch_frames", "auto"))
+    except ValueError as exc:
+        raise BatchUsageError(str(exc)) from None
     videos = [j for j in jobs if j.state == "todo" and j.media in (names.VIDEO, names.FRAMES)]
     if not videos:
         return
@@ -168,19 +178,39 @@ class FrameMeter:
             self.reporter.step(self.done, total)
 
 
-# -- one frame ----------------------------------------------------------------------------------
-def _process(runner: Runner, image: np.ndarray) -> np.ndarray:
-    """``image`` through the plugin, its result checked."""
-    result = runner.plugin.process(image)
-    runner.check_result(result)
-    return result
+# -- frames ---------------------------------------------------------------------------------------
+def _processed(runner: Runner, items: Iterable[tuple[Any, np.ndarray | None]]) -> Iterator[tuple[Any, Any]]:
+    """``(key, result)`` for each ``(key, image)`` of ``items``, in order: the images through the
+    plugin in batches of ``--batch-frames`` (:mod:`gantools.video.batching`; sized on the first
+    image), each result checked; an image ``None`` (nothing to compute) gives ``None``."""
+    from gantools.video.batching import frames_per_batch, process_frames
+
+    size = 0
+    pending: list[tuple[Any, np.ndarray | None]] = []
+
+    def flush() -> Iterator[tuple[Any, Any]]:
+        results = iter(process_frames(runner.plugin, [image for _, image in pending if image is not None]))
+        for key, image in pending:
+            result = None if image is None else next(results)
+            if image is not None:
+                runner.check_result(result)
+            yield key, result
+        pending.clear()
+
+    for key, image in items:
+        if image is not None and not size:
+            size = frames_per_batch(runner.plugin, getattr(runner.options, "batch_frames", "auto"), image.shape)
+        pending.append((key, image))
+        waiting = sum(image is not None for _, image in pending)
+        if not waiting or waiting >= size:  # frames with nothing to compute pass at once while none wait
+            yield from flush()
+    yield from flush()
 
 
-def _video_frame(runner: Runner, image: np.ndarray, index: int, shape: list) -> np.ndarray:
-    """One video frame through the plugin: the result must stay ``uint8`` BGR of one size."""
+def _video_frame(runner: Runner, result: np.ndarray, index: int, shape: list) -> np.ndarray:
+    """The plugin's result for video frame ``index``: it must stay ``uint8`` BGR of one size."""
     from gantools.video.codec import VideoError
 
-    result = _process(runner, image)
     if result.dtype != np.uint8 or result.ndim != 3 or result.shape[2] != 3:
         raise VideoError(f"plugin {runner.plugin.descriptor.name!r} returned a {result.dtype} array of shape "
                          f"{result.shape} for a BGR video frame")
@@ -251,9 +281,11 @@ def _video(runner: Runner, job: Job) -> str:
             writer = VideoWriter(str(temp), names.container(job.dest), reader.container, _settings(runner.options),
                                  warnings.append)
             meter = FrameMeter(runner.reporter, shown, total)
+            decoded = (((index, frame), to_array(frame))
+                       for index, frame in enumerate(reader.frames(copy=writer.copy), 1))
             try:
-                for index, frame in enumerate(reader.frames(copy=writer.copy), 1):
-                    result = _video_frame(runner, to_array(frame), index, shape)
+                for (index, frame), result in _processed(runner, decoded):
+                    result = _video_frame(runner, result, index, shape)
                     if writer.video is None:
                         writer.start(reader.video, frame, result)
                     writer.frame(result, frame)
@@ -283,15 +315,21 @@ def _frames(runner: Runner, job: Job) -> str:
     shape: list = []
     with _frozen(runner.plugin, samples), open_video(src, shown) as reader:
         meter = FrameMeter(runner.reporter, shown, total)
-        for index, frame in enumerate(reader.frames(), 1):
-            dest = names.frame_path(job.dest, index)
-            if opts.overwrite or output_status(dest) != "complete":
-                result = _video_frame(runner, to_array(frame), index, shape)
-                gio.write_image(dest, gio.encode_image(result, job.format, quality=opts.quality,
-                                                       background=opts.background))
+        wanted = ((index, to_array(frame) if _wanted(names.frame_path(job.dest, index), opts) else None)
+                  for index, frame in enumerate(reader.frames(), 1))
+        for index, result in _processed(runner, wanted):
+            if result is not None:
+                result = _video_frame(runner, result, index, shape)
+                gio.write_image(names.frame_path(job.dest, index),
+                                gio.encode_image(result, job.format, quality=opts.quality, background=opts.background))
                 computed += 1
             meter.advance()
     return "done" if computed else "skipped"
+
+
+def _wanted(dest: str, opts: Any) -> bool:
+    """Whether frame file ``dest`` is to be computed (``--overwrite``, or not complete yet)."""
+    return bool(opts.overwrite) or output_status(dest) != "complete"
 
 
 def _remove_stale_frame_temps(pattern: str) -> None:
@@ -325,8 +363,8 @@ def _animation(runner: Runner, job: Job) -> str:
     _check_animation_size(len(frames), out_h, out_w, job.format, opts.max_pixels)
     meter = FrameMeter(runner.reporter, shown, len(frames))
     results = []
-    for frame in frames:
-        results.append(_process(runner, frame))
+    for _, result in _processed(runner, enumerate(frames)):
+        results.append(result)
         meter.advance()
     if animated:
         data = encode_animation(results, anim.durations, anim.plays, job.format, quality=opts.quality)
