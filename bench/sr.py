@@ -12,9 +12,13 @@ gantools models: shipped ones (``upscale --model``) and any ``--weights`` files.
     python bench/sr.py --realworld      # only the real-world x4 section of sr.md (bench/sr_realworld.py)
 
 ``--realworld`` scores degraded held-out photos (PSNR-Y vs the clean original, NIQE, texture ratio,
-output MP/s) for bicubic, the shipped fidelity and photo models and the official Real-ESRGAN
-x4plus when pulled (``gantools models pull realesrgan``); it rewrites only its own section of
+PSNR-Y to Real-ESRGAN x4plus's output, output MP/s) for bicubic, the shipped fidelity and photo
+models, the official Real-ESRGAN x4plus when pulled (``gantools models pull realesrgan``), OpenCV
+FSRCNN (peer interpreter) and one bf16 row per ``--weights`` file, then judges photo and each
+``--weights`` row against x4plus (the distillation targets); it rewrites only its own section of
 ``--out``, and the bicubic-protocol table above keeps that section when it is rewritten.
+
+    python bench/sr.py --realworld --weights runs/distill/export.safetensors --realesrgan-limit 5 --out /tmp/rw.md
 """
 
 from __future__ import annotations
@@ -197,32 +201,14 @@ def realworld(args) -> None:
     """The real-world x4 section (see bench/sr_realworld.py): run, print, write into ``args.out``."""
     import platform
 
-    import gantools
     import sr_realworld as rw
-    from gantools import models
     from niqe import pristine_params
 
     items = [(name, n, hr) for name in ("Set5", "Set14") for n, hr, _ in load_set(name, rw.SCALE)]
-    methods = {"bicubic (Pillow)": lambda im: bicubic_up(im, rw.SCALE)}
-    def ready(**spec):  # weights loaded before the clock starts
-        plugin = gantools.load("upscale", precision="bf16", threads=args.threads, **spec)
-        plugin.ensure_setup()
-        return plugin.process
-
-    for name in ("fidelity", "photo"):
-        methods[f"gantools {name} x4 (bf16)"] = ready(model=name, scale=4)
-    notes, limits = [], {}
-    x4plus = models.find("upscale", name="realesrgan", scale=4)[0]
-    try:
-        models.path(x4plus)
-        label = "Real-ESRGAN x4plus (official, ncnn files; bf16)"
-        methods[label] = ready(model="realesrgan")
-        if args.realesrgan_limit is not None:
-            limits[label] = args.realesrgan_limit
-    except models.NotInstalled as exc:
-        notes.append(f"Real-ESRGAN x4plus skipped: {exc}.")
-        print(f"skip Real-ESRGAN x4plus: {exc}", file=sys.stderr)
-    rows = rw.run(methods, items, psnr_ssim_y, methods["bicubic (Pillow)"], limits, pristine_params())
+    lrs = rw.degraded(items)
+    notes: list[str] = []
+    methods, teacher, candidates, limits = _rw_methods(args, lrs, notes)
+    rows = rw.run(methods, items, lrs, psnr_ssim_y, methods["bicubic (Pillow)"], limits, pristine_params(), teacher)
     keys = [(s, n) for s, n, _ in items]
     text = [rw.HEADING, "", rw_intro(args, platform.processor() or platform.machine()), "", *rw.table(rows, keys)]
     for label, limit in limits.items():
@@ -230,11 +216,101 @@ def realworld(args) -> None:
         if len(sub) < len(keys):
             text += ["", f"Every method on the {len(sub)} images {label} ran on (first {limit} of each set):", "",
                      *rw.table(rows, sub)]
+    judged = rw.targets(rows, candidates, teacher) if teacher else []
+    if judged:
+        text += ["", f"Targets (this run; each gantools row against {teacher} on the images both ran on: NIQE and "
+                     f"texture ratio no higher, PSNR-Y no lower, output MP/s >= {rw.MIN_SPEEDUP:g}x, strictly better "
+                     "on at least one of the three):", "", *judged]
+    elif candidates:
+        notes.append("Targets not judged: Real-ESRGAN x4plus did not run.")
     text += ["", *notes] if notes else []
     out = Path(args.out)
     rw.write_section(out, "\n".join(text) + "\n")
     print("\n".join(text))
     print(f"wrote {out} (section {rw.HEADING!r})")
+
+
+def _rw_methods(args, lrs: dict, notes: list[str]) -> tuple[dict, str | None, list[str], dict[str, int]]:
+    """Real-world methods ``{label: fn}`` in table order (bicubic, shipped fidelity and photo, Real-ESRGAN x4plus
+    when pulled, OpenCV FSRCNN on ``lrs`` when the peer interpreter exists, one row per ``--weights`` file; gantools
+    rows bf16 with ``args.threads``), the teacher's label (None when not pulled), the labels judged against it
+    (photo and the ``--weights`` rows) and per-method image limits; skipped methods add a line to ``notes``."""
+    import gantools
+    import sr_realworld as rw
+    from gantools import models
+
+    def ready(**spec):  # weights loaded before the clock starts
+        plugin = gantools.load("upscale", precision="bf16", threads=args.threads, **spec)
+        plugin.ensure_setup()
+        return plugin
+
+    methods = {"bicubic (Pillow)": lambda im: bicubic_up(im, rw.SCALE)}
+    for name in ("fidelity", "photo"):
+        methods[f"gantools {name} x4 (bf16)"] = ready(model=name, scale=4).process
+    candidates, teacher, limits = ["gantools photo x4 (bf16)"], None, {}
+    x4plus = models.find("upscale", name="realesrgan", scale=4)[0]
+    try:
+        models.path(x4plus)
+        teacher = "Real-ESRGAN x4plus (official, ncnn files; bf16)"
+        methods[teacher] = ready(model="realesrgan").process
+        if args.realesrgan_limit is not None:
+            limits[teacher] = args.realesrgan_limit
+    except models.NotInstalled as exc:
+        notes.append(f"Real-ESRGAN x4plus skipped: {exc}.")
+        print(f"skip Real-ESRGAN x4plus: {exc}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="gantools-srbench-rw-") as tmp:
+        fsrcnn = _rw_fsrcnn(args, lrs, Path(tmp), notes)
+    if fsrcnn is not None:
+        methods["OpenCV FSRCNN"] = fsrcnn
+    for w in args.weights:
+        label = f"{Path(w).parent.name}/{Path(w).name} (bf16)"
+        try:
+            plugin = ready(weights=w)
+        except Exception as exc:  # unreadable file, unknown architecture, ...
+            notes.append(f"{label} skipped: {exc}")
+            print(f"skip {label}: {exc}", file=sys.stderr)
+            continue
+        if plugin.scale != rw.SCALE:
+            notes.append(f"{label} skipped: x{plugin.scale}, this table is x{rw.SCALE}.")
+            print(f"skip {label}: x{plugin.scale}", file=sys.stderr)
+            continue
+        methods[label] = plugin.process
+        candidates.append(label)
+    return methods, teacher, candidates, limits
+
+
+def _rw_fsrcnn(args, lrs: dict, tmp: Path, notes: list[str]):
+    """OpenCV FSRCNN x4 on the degraded inputs, in the peer interpreter (bench/sr_peers.py, per-image wall
+    times), as :class:`sr_realworld.Precomputed`; None (and a note) when the interpreter is missing."""
+    import sr_realworld as rw
+
+    if not Path(args.peer_python).exists():
+        notes.append(f"OpenCV FSRCNN skipped: no peer interpreter {args.peer_python} "
+                     "(a venv with opencv-contrib-python-headless).")
+        print(f"skip OpenCV FSRCNN: {args.peer_python} not found", file=sys.stderr)
+        return None
+    (tmp / "lr").mkdir()
+    names = {}
+    for (s, n), lr in lrs.items():
+        names[s, n] = f"{s}_{Path(n).stem}.png"
+        cv2.imwrite(str(tmp / "lr" / names[s, n]), lr)
+    job = {"models": str(PEERS), "scale": rw.SCALE, "threads": args.threads, "out": str(tmp), "algos": ["fsrcnn"],
+           "timed": True, "inputs": [str(tmp / "lr" / f) for f in names.values()]}
+    res = subprocess.run([args.peer_python, str(ROOT / "bench" / "sr_peers.py")], input=json.dumps(job),
+                         capture_output=True, text=True)
+    if res.returncode:
+        why = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+        notes.append(f"OpenCV FSRCNN skipped: the peer failed: {why}")
+        print(f"skip OpenCV FSRCNN: {why}", file=sys.stderr)
+        return None
+    seconds = json.loads(res.stdout)["fsrcnn"]["seconds"]
+    return rw.Precomputed({k: (cv2.imread(str(tmp / "fsrcnn" / f)), seconds[f]) for k, f in names.items()})
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the repository when inside it, else as given."""
+    p = Path(path).absolute()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
 
 
 def rw_intro(args, cpu: str) -> str:
@@ -247,8 +323,14 @@ def rw_intro(args, cpu: str) -> str:
             "bench/niqe.py with BasicSR 1.4.2's pristine parameters; lower is more natural; 4 px shaved); texture ratio: "
             "sliced Wasserstein distance (64 directions) between 8x8 patches (stride 4) of band-pass luminance (grey "
             "minus Gaussian blur sigma 1.5) of the output and of the clean photo, over the same for bicubic (below 1: "
-            "closer to the photo's texture than bicubic). Output MP/s: output pixels / wall time over these images "
-            "(2 CPU threads, shared machine). Means over images.")
+            "closer to the photo's texture than bicubic). PSNR-Y to x4plus: PSNR-Y (4 px shaved) between the method's "
+            "output and Real-ESRGAN x4plus's output on the same image, mean over the images x4plus ran on (how closely "
+            "a distilled student follows its teacher). gantools rows (shipped models and `--weights` files, labelled "
+            f"folder/file) run bf16 in this process; OpenCV FSRCNN x4 (dnn_superres) runs in `{_shown(args.peer_python)}` "
+            f"via bench/sr_peers.py with the same threads. Output MP/s: output pixels / wall time of the upscale calls "
+            f"over the table's images ({args.threads} CPU threads, weights loaded and FSRCNN warmed up before the clock "
+            f"starts; load average at the end {os.getloadavg()[0]:.1f} on a shared machine: compare speeds within one "
+            "run). Means over images.")
 
 
 def _run_peers(args, scale: int, sets: dict, tmp: Path, speed_lr: np.ndarray, big: Path) -> dict:

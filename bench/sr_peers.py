@@ -4,11 +4,15 @@ Runs under an interpreter that has ``opencv-contrib-python-headless`` (which mus
 environment with gantools' ``opencv-python-headless``). Reads a JSON job on stdin::
 
     {"models": "DIR", "scale": 4, "threads": 2, "inputs": ["lr1.png", ...], "out": "DIR",
-     "speed_input": "lr.png", "repeats": 5, "memory_input": "big.png" | null}
+     "speed_input": "lr.png", "repeats": 5, "memory_input": "big.png" | null,
+     "algos": ["fsrcnn"], "timed": false}
 
 writes ``OUT/<model>/<name>`` images and prints a JSON result: per model, output megapixels
-per second on the speed input and, when asked, peak RSS (MB) upscaling the memory input in a
-fresh process.
+per second on the speed input (when given) and, when asked, peak RSS (MB) upscaling the memory
+input in a fresh process. ``algos`` (default: all of :data:`PEERS`) picks the models; with
+``"timed": true`` each model also reports ``seconds``: ``{input file name: wall time of its
+upsample call}`` (image already read; one untimed warm-up call on the first input first, as the
+gantools rows load their weights before the clock starts).
 """
 
 from __future__ import annotations
@@ -40,6 +44,29 @@ def memory_child(models: str, algo: str, scale: int, path: str, threads: int) ->
     print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "shape": out.shape}))
 
 
+def upsample_all(sr, inputs: list[str], outdir: str) -> dict[str, float]:
+    """Upscale every input into ``outdir`` (same file name); per file name, the upsample call's wall time."""
+    seconds = {}
+    for i, path in enumerate(inputs):
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if i == 0:
+            sr.upsample(img)  # warm-up: the network is set up on the first call
+        t = time.perf_counter()
+        out = sr.upsample(img)
+        seconds[os.path.basename(path)] = time.perf_counter() - t
+        cv2.imwrite(os.path.join(outdir, os.path.basename(path)), out)
+    return seconds
+
+
+def mp_per_s(sr, img, repeats: int) -> float:
+    """Output megapixels per second upsampling ``img`` (after one warm-up call)."""
+    out = sr.upsample(img)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        out = sr.upsample(img)
+    return out.shape[0] * out.shape[1] / ((time.perf_counter() - t) / repeats) / 1e6
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--memory":
         memory_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
@@ -47,19 +74,14 @@ def main() -> None:
     job = json.load(sys.stdin)
     cv2.setNumThreads(job["threads"])
     result = {}
-    for algo in PEERS:
+    for algo in job.get("algos") or PEERS:
         sr = make(job["models"], algo, job["scale"])
         outdir = os.path.join(job["out"], algo)
         os.makedirs(outdir, exist_ok=True)
-        for path in job["inputs"]:
-            cv2.imwrite(os.path.join(outdir, os.path.basename(path)), sr.upsample(cv2.imread(path, cv2.IMREAD_COLOR)))
-        img = cv2.imread(job["speed_input"], cv2.IMREAD_COLOR)
-        sr.upsample(img)
-        t = time.perf_counter()
-        for _ in range(job["repeats"]):
-            out = sr.upsample(img)
-        dt = (time.perf_counter() - t) / job["repeats"]
-        row = {"mp_per_s": out.shape[0] * out.shape[1] / dt / 1e6}
+        seconds = upsample_all(sr, job["inputs"], outdir)
+        row = {"seconds": seconds} if job.get("timed") else {}
+        if job.get("speed_input"):
+            row["mp_per_s"] = mp_per_s(sr, cv2.imread(job["speed_input"], cv2.IMREAD_COLOR), job["repeats"])
         if job.get("memory_input"):
             cmd = [sys.executable, __file__, "--memory", job["models"], algo, str(job["scale"]), job["memory_input"], str(job["threads"])]
             row.update(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))

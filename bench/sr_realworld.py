@@ -9,11 +9,16 @@ degraded by one fixed pipeline with a fixed seed per image (:func:`degrade_fixed
 - texture ratio: sliced Wasserstein distance between 8x8 patches of band-pass luminance (grey minus
   its Gaussian blur, sigma 1.5) of the output and of the clean photo, divided by the same distance
   for bicubic (:func:`texture_ratio`; below 1: texture statistics closer to the photo's than bicubic);
+- PSNR-Y to the teacher (Real-ESRGAN x4plus): PSNR-Y between the method's output and the teacher's
+  output on the same image, over the images the teacher ran on (the teacher's outputs stay in memory);
 - output MP/s: output pixels over the method's wall time on these images (conversion included).
 
 Real-ESRGAN x4plus (the official model, pulled by ``gantools models pull realesrgan``) is skipped
 with a note when not pulled; it is slow on CPU (16.7M parameters), so ``--realesrgan-limit`` caps
 how many images of each set it runs on, and a second table compares every method on those images.
+A method run elsewhere (OpenCV FSRCNN in the peer interpreter, bench/sr_peers.py) comes in as
+:class:`Precomputed` outputs with its own per-image wall times. :func:`targets` judges candidate
+rows against the teacher on the images both ran on (the issue's distillation targets).
 """
 
 from __future__ import annotations
@@ -72,54 +77,102 @@ def texture_ratio(out: np.ndarray, hr: np.ndarray, bicubic: np.ndarray) -> float
     return sliced_wasserstein(band_patches(out), ref) / sliced_wasserstein(band_patches(bicubic), ref)
 
 
+Key = tuple[str, str]  # (set, image)
+
+
 @dataclass
 class Row:
-    """One method: per-image scores ``{(set, image): (psnr, niqe, texture)}`` and its timing."""
+    """One method: per-image ``scores[key] = (psnr, niqe, texture)``, PSNR-Y of its output to the teacher's
+    output (``to_teacher``, only images the teacher ran on) and ``times[key] = (output pixels, seconds)``."""
 
     method: str
-    scores: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
-    pixels: int = 0
-    seconds: float = 0.0
+    scores: dict[Key, tuple[float, float, float]] = field(default_factory=dict)
+    to_teacher: dict[Key, float] = field(default_factory=dict)
+    times: dict[Key, tuple[int, float]] = field(default_factory=dict)
 
-    def mean(self, keys: list[tuple[str, str]]) -> tuple[float, float, float] | None:
+    def mean(self, keys: list[Key]) -> tuple[float, float, float] | None:
         got = [self.scores[k] for k in keys if k in self.scores]
         return tuple(np.mean(got, axis=0)) if got else None  # type: ignore[return-value]
+
+    def mp_s(self, keys: list[Key]) -> float | None:
+        """Output megapixels per second over the timed images among ``keys`` (None when none was timed)."""
+        got = [self.times[k] for k in keys if k in self.times]
+        seconds = sum(t for _, t in got)
+        return sum(p for p, _ in got) / seconds / 1e6 if got and seconds > 0 else None
+
+
+@dataclass
+class Precomputed:
+    """A method run outside this process: ``outputs[key] = (output BGR, seconds it took)``."""
+
+    outputs: dict[Key, tuple[np.ndarray, float]]
 
 
 Method = Callable[[np.ndarray], np.ndarray]
 
 
-def run(methods: dict[str, Method], items: list[tuple[str, str, np.ndarray]], psnr_y: Callable, bicubic: Method,
-        limits: dict[str, int], params: dict) -> list[Row]:
-    """Score every method on ``items`` ``(set, image, HR BGR)``; ``limits[method]`` caps images per set."""
-    lrs = {(s, n): degrade_fixed(hr, seed=1000 + i) for i, (s, n, hr) in enumerate(items)}
+def degraded(items: list[tuple[str, str, np.ndarray]]) -> dict[Key, np.ndarray]:
+    """The LR input of every item ``(set, image, HR BGR)``: :func:`degrade_fixed` with seed 1000 + index."""
+    return {(s, n): degrade_fixed(hr, seed=1000 + i) for i, (s, n, hr) in enumerate(items)}
+
+
+def run(methods: dict[str, Method | Precomputed], items: list[tuple[str, str, np.ndarray]], lrs: dict[Key, np.ndarray],
+        psnr_y: Callable, bicubic: Method, limits: dict[str, int], params: dict, teacher: str | None = None) -> list[Row]:
+    """Score every method on ``items`` ``(set, image, HR BGR)`` from ``lrs`` (:func:`degraded`).
+
+    ``limits[method]`` caps images per set. The ``teacher`` method (when given and present) runs first and
+    its outputs are kept for every other method's ``to_teacher``. Rows come back in ``methods`` order,
+    then the clean original (NIQE only)."""
     bicubics = {k: bicubic(lr) for k, lr in lrs.items()}
-    rows = []
-    for label, fn in methods.items():
-        row, seen = Row(label), {}
-        for s, n, hr in items:
-            seen[s] = seen.get(s, 0) + 1
-            if seen[s] > limits.get(label, len(items)):
-                continue
-            t = time.perf_counter()
-            out = fn(lrs[s, n])
-            row.seconds += time.perf_counter() - t
-            row.pixels += out.shape[0] * out.shape[1]
-            row.scores[s, n] = (psnr_y(out, hr, SHAVE)[0], niqe_mod.niqe(out, params, SHAVE),
-                                texture_ratio(out, hr, bicubics[s, n]))
-            print(f"  {label}: {s}/{n} PSNR-Y {row.scores[s, n][0]:.2f} NIQE {row.scores[s, n][1]:.2f} "
-                  f"texture {row.scores[s, n][2]:.3f}", flush=True)
-        rows.append(row)
+    order = sorted(methods, key=lambda m: m != teacher)
+    reference: dict[Key, np.ndarray] = {}
+    rows = {}
+    for label in order:
+        rows[label], outputs = _score(label, methods[label], items, lrs, psnr_y, bicubics,
+                                      limits.get(label, len(items)), params, reference)
+        if label == teacher:
+            reference = outputs
     original = Row("clean original (reference)")
     original.scores = {(s, n): (float("nan"), niqe_mod.niqe(hr, params, SHAVE), 0.0) for s, n, hr in items}
-    return rows + [original]
+    return [rows[m] for m in methods] + [original]
 
 
-def table(rows: list[Row], keys: list[tuple[str, str]]) -> list[str]:
-    """Markdown lines of one table: per set PSNR-Y / NIQE / texture, then output MP/s."""
+def _score(label: str, fn: Method | Precomputed, items: list, lrs: dict, psnr_y: Callable, bicubics: dict, limit: int,
+           params: dict, reference: dict[Key, np.ndarray]) -> tuple[Row, dict[Key, np.ndarray]]:
+    """One method's row and its outputs (for the caller to keep as the teacher's, or drop)."""
+    row, seen, outputs = Row(label), {}, {}
+    for s, n, hr in items:
+        seen[s] = seen.get(s, 0) + 1
+        if seen[s] > limit:
+            continue
+        if isinstance(fn, Precomputed):
+            if (s, n) not in fn.outputs:
+                continue
+            out, seconds = fn.outputs[s, n]
+        else:
+            t = time.perf_counter()
+            out = fn(lrs[s, n])
+            seconds = time.perf_counter() - t
+        row.times[s, n] = (out.shape[0] * out.shape[1], seconds)
+        row.scores[s, n] = (psnr_y(out, hr, SHAVE)[0], niqe_mod.niqe(out, params, SHAVE),
+                            texture_ratio(out, hr, bicubics[s, n]))
+        if (s, n) in reference:
+            row.to_teacher[s, n] = psnr_y(out, reference[s, n], SHAVE)[0]
+        outputs[s, n] = out
+        extra = f" to teacher {row.to_teacher[s, n]:.2f}" if (s, n) in row.to_teacher else ""
+        print(f"  {label}: {s}/{n} PSNR-Y {row.scores[s, n][0]:.2f} NIQE {row.scores[s, n][1]:.2f} "
+              f"texture {row.scores[s, n][2]:.3f}{extra}", flush=True)
+    return row, outputs
+
+
+def table(rows: list[Row], keys: list[Key], teacher_name: str = "x4plus") -> list[str]:
+    """Markdown lines of one table: per set PSNR-Y / NIQE / texture, then mean PSNR-Y to the teacher's outputs
+    (when any row has one; over the images among ``keys`` the teacher ran on) and output MP/s over ``keys``."""
     sets = sorted({s for s, _ in keys}, key=lambda s: ("Set5", "Set14").index(s) if s in ("Set5", "Set14") else 9)
-    head = "| method | " + " | ".join(f"{s} PSNR-Y / NIQE / texture" for s in sets) + " | output MP/s |"
-    lines = [head, "|---" * (len(sets) + 2) + "|"]
+    with_teacher = any(k in r.to_teacher for r in rows for k in keys)
+    head = "| method | " + " | ".join(f"{s} PSNR-Y / NIQE / texture" for s in sets)
+    head += f" | PSNR-Y to {teacher_name} |" if with_teacher else " |"
+    lines = [head + " output MP/s |", "|---" * (len(sets) + 2 + with_teacher) + "|"]
     for r in rows:
         cells = []
         for s in sets:
@@ -128,9 +181,50 @@ def table(rows: list[Row], keys: list[tuple[str, str]]) -> list[str]:
             psnr = "-" if m is None or np.isnan(m[0]) else f"{m[0]:.2f}"
             note = "" if n == sum(1 for k in keys if k[0] == s) else f" ({n} images)"
             cells.append("-" if m is None else f"{psnr} / {m[1]:.2f} / {m[2]:.3f}{note}")
-        speed = f"{r.pixels / r.seconds / 1e6:.3g}" if r.seconds else "-"
-        lines.append(f"| {r.method} | " + " | ".join(cells) + f" | {speed} |")
+        if with_teacher:
+            got = [r.to_teacher[k] for k in keys if k in r.to_teacher]
+            cells.append(f"{np.mean(got):.2f}" if got else "-")
+        speed = r.mp_s(keys)
+        lines.append(f"| {r.method} | " + " | ".join(cells) + f" | {'-' if speed is None else f'{speed:.3g}'} |")
     return lines
+
+
+#: the issue's bar for a distilled student against its teacher: at least this many times the teacher's MP/s
+MIN_SPEEDUP = 10.0
+
+
+def targets(rows: list[Row], candidates: list[str], teacher: str, teacher_name: str = "x4plus") -> list[str]:
+    """Markdown bullets: each candidate row against the teacher row on the images both ran on.
+
+    Met when NIQE <= the teacher's, texture ratio <= the teacher's, PSNR-Y >= the teacher's (means over those
+    images), output MP/s over those images >= :data:`MIN_SPEEDUP` x the teacher's, and strictly better on at
+    least one of NIQE, texture, PSNR-Y. Candidates or a teacher absent from ``rows`` are left out."""
+    by = {r.method: r for r in rows}
+    ref = by.get(teacher)
+    out = []
+    for label in candidates:
+        row = by.get(label)
+        keys = [k for k in (ref.scores if ref else {}) if row and k in row.scores]
+        if not keys:
+            continue
+        (p, q, t), (tp, tq, tt) = row.mean(keys), ref.mean(keys)
+        speed, tspeed = row.mp_s(keys), ref.mp_s(keys)
+        ratio = speed / tspeed if speed and tspeed else float("nan")
+        checks = {"NIQE": q <= tq, "texture": t <= tt, "PSNR-Y": p >= tp, "speed": ratio >= MIN_SPEEDUP}
+        beats = [name for name, better in (("NIQE", q < tq), ("texture", t < tt), ("PSNR-Y", p > tp)) if better]
+        met = all(checks.values()) and bool(beats)
+        yes = lambda ok: "yes" if ok else "no"  # noqa: E731
+        out.append(
+            f"- `{label}` vs {teacher_name} on the {len(keys)} images both ran on: NIQE {q:.2f} vs {tq:.2f} "
+            f"(<=: {yes(checks['NIQE'])}), texture {t:.3f} vs {tt:.3f} (<=: {yes(checks['texture'])}), "
+            f"PSNR-Y {p:.2f} vs {tp:.2f} dB (>=: {yes(checks['PSNR-Y'])}), output MP/s "
+            f"{_g(speed)} vs {_g(tspeed)} = {ratio:.3g}x (>= {MIN_SPEEDUP:g}x: {yes(checks['speed'])}); "
+            f"beats it on {', '.join(beats) if beats else 'none'}: {'met' if met else 'NOT met'}.")
+    return out
+
+
+def _g(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
 
 
 def write_section(path: Path, text: str) -> None:

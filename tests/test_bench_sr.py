@@ -101,3 +101,67 @@ def test_write_section_replaces_only_its_own(tmp_path):
     rw.write_section(out, f"{rw.HEADING}\n\nfirst\n")
     rw.write_section(out, f"{rw.HEADING}\n\nsecond\n")
     assert out.read_text() == f"# Super-resolution benchmark\n\nold table\n\n{rw.HEADING}\n\nsecond\n"
+
+
+def _psnr_rgb(a: np.ndarray, b: np.ndarray, shave: int) -> tuple[float, float]:
+    """An independent PSNR (all channels) standing in for bench/sr.py's psnr_ssim_y."""
+    a, b = (x[shave:-shave, shave:-shave].astype(np.float64) for x in (a, b))
+    return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2))), 0.0
+
+
+def test_run_scores_against_the_teacher_outputs(monkeypatch):
+    monkeypatch.setattr(rw.niqe_mod, "niqe", lambda img, params, shave=0: 1.0)  # NIQE is tested above
+    items = [(s, f"{i}.png", cv2.merge([np.clip(pink(20 + 3 * j + i, 32), 0, 250).astype(np.uint8)] * 3))
+             for j, s in enumerate(("Set5", "Set14")) for i in range(2)]
+    up = lambda lr, how=cv2.INTER_CUBIC: cv2.resize(lr, None, fx=4, fy=4, interpolation=how)  # noqa: E731
+    lrs = rw.degraded(items)
+    teacher_out = {k: np.clip(up(lr), 0, 247) for k, lr in lrs.items()}
+    precomputed = rw.Precomputed({k: (up(lr, cv2.INTER_NEAREST), 0.5) for k, lr in lrs.items()})
+    methods = {"brighter": lambda lr: (np.clip(up(lr), 0, 247) + 2).astype(np.uint8), "peer": precomputed,
+               "teacher": lambda lr: np.clip(up(lr), 0, 247).astype(np.uint8)}  # listed last, still runs first
+    rows = rw.run(methods, items, lrs, _psnr_rgb, up, {"teacher": 1}, {}, teacher="teacher")
+    assert [r.method for r in rows] == ["brighter", "peer", "teacher", "clean original (reference)"]
+    brighter, peer, teacher, original = rows
+    firsts = [("Set5", "0.png"), ("Set14", "0.png")]  # the teacher ran on the first image of each set only
+    assert sorted(teacher.scores) == sorted(firsts) and teacher.to_teacher == {}
+    keys = [(s, n) for s, n, _ in items]
+    assert list(brighter.scores) == keys and list(peer.scores) == keys
+    assert brighter.to_teacher == {k: pytest.approx(10 * np.log10(255.0**2 / 4)) for k in firsts}
+    assert peer.to_teacher == {k: pytest.approx(_psnr_rgb(precomputed.outputs[k][0], teacher_out[k], 4)[0])
+                               for k in firsts}
+    assert peer.mp_s(keys) == pytest.approx(32 * 32 / 0.5 / 1e6)  # the peer's own times, not the lookup's
+    assert original.to_teacher == {} and original.mp_s(keys) is None
+
+    lines = rw.table(rows, keys)
+    assert lines[0].endswith("| PSNR-Y to x4plus | output MP/s |") and lines[1] == "|---" * 5 + "|"
+    cells = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines[2:]}
+    assert cells["brighter"][3] == f"{10 * np.log10(255.0**2 / 4):.2f}" and cells["teacher"][3] == "-"
+    assert cells["teacher"][1].endswith("(1 images)") and cells["peer"][4] == "0.00205 |"
+
+
+def _row(method: str, scores: dict, mp_s: float) -> rw.Row:
+    """A row with the given per-image scores, each image timed at ``mp_s`` (1 MP output)."""
+    return rw.Row(method, scores=scores, times={k: (1_000_000, 1.0 / mp_s) for k in scores})
+
+
+def test_targets_against_the_teacher_on_shared_images():
+    a, b, c = ("Set5", "a"), ("Set5", "b"), ("Set14", "c")
+    teacher = _row("T", {a: (24.0, 5.0, 0.50), b: (26.0, 3.0, 0.30)}, 0.01)
+    rows = [
+        teacher,
+        # equal NIQE and texture, better PSNR-Y, 20x: met; image c (teacher never ran on it) does not count
+        _row("good", {a: (25.0, 5.0, 0.50), b: (26.0, 3.0, 0.30), c: (0.0, 99.0, 9.0)}, 0.2),
+        _row("equal", {a: (24.0, 5.0, 0.50), b: (26.0, 3.0, 0.30)}, 1.0),  # beats it on nothing
+        _row("rough", {a: (30.0, 6.0, 0.20), b: (30.0, 3.0, 0.20)}, 1.0),  # NIQE 4.5 > 4.0
+        _row("slow", {a: (30.0, 1.0, 0.10), b: (30.0, 1.0, 0.10)}, 0.099),  # 9.9x
+    ]
+    lines = rw.targets(rows, ["good", "equal", "rough", "slow", "absent"], "T")
+    assert len(lines) == 4
+    good, equal, rough, slow = lines
+    assert good == ("- `good` vs x4plus on the 2 images both ran on: NIQE 4.00 vs 4.00 (<=: yes), texture 0.400 "
+                    "vs 0.400 (<=: yes), PSNR-Y 25.50 vs 25.00 dB (>=: yes), output MP/s 0.2 vs 0.01 = 20x "
+                    "(>= 10x: yes); beats it on PSNR-Y: met.")
+    assert equal.endswith("beats it on none: NOT met.")
+    assert "NIQE 4.50 vs 4.00 (<=: no)" in rough and rough.endswith("beats it on texture, PSNR-Y: NOT met.")
+    assert "= 9.9x (>= 10x: no)" in slow and slow.endswith("beats it on NIQE, texture, PSNR-Y: NOT met.")
+    assert rw.targets(rows, ["good"], "missing teacher") == []
