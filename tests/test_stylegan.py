@@ -454,3 +454,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, ros, avg) -> None:
     code = main(["generate", "stylegan", "--weights", str(path), "--class", "2", "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "unconditional model" in err
+    code = main(["generate", "stylegan", "--weights", str(path), "--backend", "openvino", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == ["error: option --backend: stylegan runs on torch only, not openvino"]
+    assert not (tmp_path / "o").exists()

@@ -47,6 +47,8 @@ class StyleGAN(Plugin):
             raise OptionError(f"option --truncation: {self.options['truncation']} is not in [0, 1]")
         if not self.runtime.weights:
             raise OptionError(NEEDS_WEIGHTS)
+        if self.runtime.backend not in ("auto", "torch"):  # auto: torch (no exported graph for these yet)
+            raise OptionError(f"option --backend: stylegan runs on torch only, not {self.runtime.backend}")
         check_weights_file(self.runtime.weights)
         self.weights_path = Path(self.runtime.weights)
 
