@@ -351,8 +351,9 @@ def write(nets: list[Net], args: argparse.Namespace, loads: tuple, seconds: floa
         f"`python bench/speed.py{' --quick' if args.quick else ''}` on {cpu} ({os.cpu_count()} cores), {args.threads} "
         f"threads, torch {torch.__version__}, ONNX Runtime {onnxruntime.__version__}, OpenVINO "
         f"{openvino.__version__.split('-')[0]}; {seconds / 60:.1f} min. Load average {loads[0]:.1f} at the start, "
-        f"{loads[1]:.1f} at the end: **the machine was shared** (a training run and other jobs), so absolute "
-        "numbers are low and noisy; compare ratios within this run. Wall = median wall-clock time per call; "
+        f"{loads[1]:.1f} at the end (1-minute averages, which lag; on {os.cpu_count()} cores, above ~1 other work "
+        "shared the machine and absolute numbers are lower and noisier); compare ratios within this run. "
+        "Wall = median wall-clock time per call; "
         f"CPU = median process CPU time per call / {args.threads} threads (what the cores did while we had them).",
         "",
         f"Peak: 64->64 3x3 bf16 conv (channels_last) on {PEAK_SHAPE}, torch, {args.threads} threads. Timed right "

@@ -35,6 +35,16 @@ def _img(h: int, w: int, c: int = 3, dtype=np.uint8) -> np.ndarray:
     return (rng.random(shape) * maxv).astype(dtype)
 
 
+def test_narrow_networks_run_fp32_with_their_own_backend_row(weights_x2, tmp_path) -> None:
+    narrow = load("upscale", weights=weights_x2, precision="bf16")
+    narrow.ensure_setup()
+    assert narrow.runner.resolve(np.dtype(np.uint8)) == "fp32"  # bf16 measured slower with so few channels
+    assert narrow.runner.descriptor.backend_family == "srvgg-narrow"
+    wide = load("upscale", weights=_export(tmp_path / "wide.safetensors", feat=32, conv=1), precision="bf16")
+    wide.ensure_setup()
+    assert wide.runner.resolve(np.dtype(np.uint8)) == "bf16" and wide.runner.descriptor.backend_family == "srvgg"
+
+
 def test_scale_comes_from_weights(weights_x2) -> None:
     p = load("upscale", weights=weights_x2, precision="fp32")
     assert p.scale == 2
@@ -61,9 +71,10 @@ def test_layouts_and_dtypes_are_kept(weights_x2, c, dtype) -> None:
         assert np.array_equal(out[:, :, 3], expect)
 
 
-def test_sixteen_bit_runs_at_full_precision(weights_x2) -> None:
+def test_sixteen_bit_runs_at_full_precision(tmp_path) -> None:
     img = _img(8, 8, 3, np.uint16)
-    p = load("upscale", weights=weights_x2, precision="bf16")
+    wide = _export(tmp_path / "wide.safetensors", feat=32, conv=1)  # narrow networks run fp32 anyway
+    p = load("upscale", weights=wide, precision="bf16")
     p.ensure_setup()
     assert p.runner.resolve(img.dtype) == "fp32" and p.runner.resolve(np.dtype(np.uint8)) == "bf16"
     out = p.process(img)

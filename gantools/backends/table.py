@@ -13,12 +13,14 @@ from __future__ import annotations
 #: (architecture, precision) -> backends, fastest first (bench/results/speed.md, geometric mean
 #: of output MP/s over the family's shipped networks)
 MEASURED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("srvgg", "bf16"): ("openvino", "onnxruntime", "torch"),
-    ("srvgg", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("srvgg", "bf16"): ("onnxruntime", "openvino", "torch"),
+    ("srvgg", "fp32"): ("openvino", "torch", "onnxruntime"),
+    ("srvgg-narrow", "bf16"): ("torch", "openvino", "onnxruntime"),
+    ("srvgg-narrow", "fp32"): ("torch", "openvino", "onnxruntime"),
     ("stylenet", "bf16"): ("onnxruntime", "openvino", "torch"),
     ("stylenet", "fp32"): ("openvino", "onnxruntime", "torch"),
     ("facegan", "bf16"): ("onnxruntime", "openvino", "torch"),
-    ("facegan", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("facegan", "fp32"): ("onnxruntime", "openvino", "torch"),
 }
 
 

@@ -1,7 +1,7 @@
 """Built-in plugin ``upscale``: GAN super-resolution x2/x3/x4 with shipped, pulled or user weights.
 
 ``--model`` picks a shipped model (``photo``: GAN-trained for real photos, ``fidelity``:
-L1-trained, highest PSNR) or an official Real-ESRGAN model pulled into the cache by ``gantools
+L1-trained, highest PSNR, ``fast``: a 16-channel L1 network at OpenCV FSRCNN's speed) or an official Real-ESRGAN model pulled into the cache by ``gantools
 models pull realesrgan`` (``realesrgan``: x4plus, ``realesrgan-anime``: x4plus-anime,
 ``animevideo``: animevideov3 x2/x3/x4; see :mod:`gantools.models`), ``--scale`` its variant;
 a pulled model that is not in the cache is an ``OptionError`` naming the pull command.
@@ -22,7 +22,7 @@ from gantools import models
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
 
-SHIPPED = ("photo", "fidelity")
+SHIPPED = ("photo", "fidelity", "fast")
 PULLED = tuple(dict.fromkeys(m.name for m in models.find("upscale")))  # realesrgan, realesrgan-anime, animevideo
 MODELS = SHIPPED + PULLED
 WHAT = "an upscale (super-resolution) model"
@@ -39,14 +39,15 @@ class Upscale(Plugin):
         channels=(1, 3, 4),
         tiling=True,
         options=(
-            Option("model", str, "photo", "shipped model: photo (GAN, sharp) or fidelity (L1, highest PSNR); "
+            Option("model", str, "photo", "shipped model: photo (GAN, sharp), fidelity (L1, highest PSNR) or fast "
+                   "(x4, L1, 16 channels: FSRCNN's speed); "
                    f"pulled (gantools models pull realesrgan): {', '.join(PULLED)}", choices=MODELS),
             Option("scale", int, None, "upscaling factor of the model: 2, 3 or 4 (default 4, or the weights' own)",
                    choices=(2, 3, 4)),
             Option("outscale", float, None, "final factor after the model (Lanczos), e.g. 3 or 1.5", min=0.05, max=16),
             Option("alpha", str, "bicubic", "how to enlarge an alpha channel: bicubic or model", choices=("bicubic", "model")),
         ),
-        weights="photo x4, fidelity x2/x4; " + models.summary("upscale"),
+        weights="photo x4, fidelity x2/x4, fast x4; " + models.summary("upscale"),
         trainable=True,
     )
     parallel_safe = True  # inference only (no per-image state): a batch may run several images at once
