@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import shlex
 import sys
@@ -200,7 +201,20 @@ def _train(name: str, groups: dict[str, dict[str, Any]]) -> int:
     except (DataError, CheckpointError, OptionError, OSError, ValueError, KeyError) as exc:
         raise usage(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc) from None
     log(f"{result.stopped_by}: step {result.step}, {result.images_seen} images seen; export {result.export_path}")
-    return INTERRUPTED if result.stopped_by == "interrupt" else 0
+    code = INTERRUPTED if result.stopped_by == "interrupt" else 0
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _leave_torchrun_worker(code)
+    return code
+
+
+def _leave_torchrun_worker(code: int) -> None:
+    """Exit a finished torchrun worker without interpreter teardown: everything is written and the
+    process group destroyed, but the C++ teardown of gloo's threads at exit can still abort
+    ("terminate called without an active exception", SIGABRT) on a loaded machine, which torchrun
+    reports as a failed run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _check_resume(name: str, engine: dict[str, Any], task_options: dict[str, Any]) -> None:
