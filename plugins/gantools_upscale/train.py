@@ -47,7 +47,8 @@ class UpscaleTask(TrainTask):
         Option("w_adv", float, 0.1, "adversarial weight (photo mode)", min=0.0),
         Option("w_fm", float, 1.0, "D feature-matching weight (photo mode)", min=0.0),
         Option("d_feat", int, 32, "U-Net discriminator channels (photo mode)", min=8, max=128),
-        Option("teacher", str, None, "distill mode: the upscaler to match (a model name of upscale or a weights file)"),
+        Option("teacher", str, None, "distill mode: the upscaler to match, a model name of upscale or a weights file "
+               "(default: none; distill mode needs one)"),
         Option("teacher_patches", int, 2000, "distill mode: degraded patches the teacher upscales (cached)", min=1),
         Option("teacher_cache", str, None, "distill mode: cache folder (default: RUN/teacher-cache)"),
         Option("w_hr", float, 0.0, "distill mode: L1 weight against the real photo", min=0.0),
