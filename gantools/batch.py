@@ -210,14 +210,16 @@ class _Runner:
         if job.dest == STDIN:
             return True
         claim = Claim(job.dest)
+        self.claims[id(job)] = claim  # registered first: Ctrl+C/SIGTERM during acquire() still releases it
         try:
             if not claim.acquire():
+                del self.claims[id(job)]
                 self.record(job, "skipped", reason=f"{job.dest} is being written by another run")
                 return False
         except OSError as exc:
+            del self.claims[id(job)]
             self.fail(job, RuntimeError(f"cannot claim output {job.dest}: {exc.strerror or exc}"))
             return False
-        self.claims[id(job)] = claim
         for temp in stale_temps(job.dest):
             with suppress(OSError):
                 temp.unlink()

@@ -153,13 +153,14 @@ class Claim:
             except BaseException:
                 os.close(fd)
                 raise
+            self._fd = fd  # held from here: release() after an interrupt removes it
             try:  # the holder before us may have removed the file after we opened it
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except OSError:
                 same = False
             if same:
-                self._fd = fd
                 return True
+            self._fd = None
             os.close(fd)
 
     def release(self) -> None:
