@@ -29,3 +29,19 @@ def ray_session() -> Iterator[Any]:
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def graph_exports(monkeypatch) -> list[str]:
+    """The graph variants exported from now on (``gantools.backends.graphs.export`` wrapped)."""
+    import gantools.backends.graphs as graphs
+
+    done: list[str] = []
+    real = graphs.export
+
+    def counting(g: Any, variant: str, file: Any) -> None:
+        done.append(variant)
+        real(g, variant, file)
+
+    monkeypatch.setattr(graphs, "export", counting)
+    return done

@@ -105,3 +105,15 @@ def jpeg_markers(data: bytes) -> list[int]:
             break
         pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
     return markers
+
+
+def training_images(folder, n: int = 4, size: int = 48):
+    """``n`` blurred-noise PNGs of ``size`` x ``size + 8`` in ``folder`` (created); returns it."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = cv2.GaussianBlur((rng.random((size, size + 8, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    return folder

@@ -141,18 +141,10 @@ def test_cli_run_matches_torch(cache, weights, tmp_path, capsys, backend):
 
 
 @pytest.fixture
-def exports(tmp_path, monkeypatch) -> list[str]:
+def exports(tmp_path, monkeypatch, graph_exports) -> list[str]:
     """A fresh cache; returns the list of variants exported (appended by each export)."""
     monkeypatch.setenv("GANTOOLS_CACHE", str(tmp_path / "fresh-cache"))
-    done: list[str] = []
-    real = graphs.export
-
-    def counting(g: graphs.Graphs, variant: str, file: Path) -> None:
-        done.append(variant)
-        real(g, variant, file)
-
-    monkeypatch.setattr(graphs, "export", counting)
-    return done
+    return graph_exports
 
 
 def new_process() -> None:

@@ -73,15 +73,8 @@ def levels(a: list[np.ndarray], b: list[np.ndarray]) -> int:
     return int(max(np.abs(x.astype(np.int64) - y.astype(np.int64)).max() for x, y in zip(a, b)))
 
 
-def test_graph_is_exported_once_and_cached(cache, weights, monkeypatch):
-    done: list[str] = []
-    real = graphs.export
-
-    def counting(g: graphs.Graphs, variant: str, file: Path) -> None:
-        done.append(variant)
-        real(g, variant, file)
-
-    monkeypatch.setattr(graphs, "export", counting)
+def test_graph_is_exported_once_and_cached(cache, weights, graph_exports):
+    done = graph_exports
     for f in graphs.cache_root().glob("*.onnx"):  # order-independent: start from an empty cache
         f.unlink()
     graphs._FOUND.clear()

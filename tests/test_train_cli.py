@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from imagegen import training_images
 
 from gantools.train.api import make_config, run_training
 from gantools.train.data import DataError, ImageSet
@@ -23,12 +24,7 @@ TINY = ["--num-feat", "8", "--num-conv", "1", "--patch", "8", "--batch-size", "2
 
 
 def _images(folder: Path, n: int = 4, size: int = 48) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        img = cv2.GaussianBlur((rng.random((size, size + 8, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
-        cv2.imwrite(str(folder / f"img{i}.png"), img)
-    return folder
+    return training_images(folder, n, size)
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from imagegen import training_images
 from safetensors.torch import save_file
 
 from gantools.plugin import OptionError
@@ -23,12 +24,7 @@ TINY = {"num_feat": 8, "num_conv": 1, "patch": 8}
 
 
 def _images(folder: Path, n: int = 3, size: int = 264) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        img = cv2.GaussianBlur((rng.random((size, size + 8, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
-        cv2.imwrite(str(folder / f"img{i}.png"), img)
-    return folder
+    return training_images(folder, n, size)
 
 
 def _teacher_weights(path: Path, upscale: int = 4) -> dict[str, torch.Tensor]:

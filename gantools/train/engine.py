@@ -243,7 +243,7 @@ class Trainer:
             "dataset": self.task.dataset_name(),
             "steps": str(step),
             "images_seen": str(self.images_seen),
-            "options": json.dumps(self.task.opts, sort_keys=True),  # --init rebuilds the task from them
+            "options": json.dumps(self.task.export_options(), sort_keys=True),  # --init rebuilds the task from them
             **self.task.export_metadata(),
         }
         export_generator(self.run_dir.export_path, self.task.export_module(self.ema.shadow), name, arch_cfg, meta)

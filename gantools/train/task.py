@@ -175,6 +175,11 @@ class TrainTask:
         """Extra metadata stored in the export (e.g. scale, style)."""
         return {}
 
+    def export_options(self) -> dict[str, Any]:
+        """The task options stored with the export (``--init`` rebuilds the task from them): the
+        run's options, unless the exported form differs from the trained one (:meth:`export_module`)."""
+        return self.opts
+
     def export_module(self, generator: "torch.nn.Module") -> "torch.nn.Module":
         """The module whose weights are exported as :meth:`arch` (the EMA generator itself unless
         the task trains a different form of it, e.g. re-parameterisable blocks to collapse)."""

@@ -11,7 +11,6 @@ judging the teacher's outputs as real.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -203,6 +202,7 @@ class UpscaleTask(TrainTask):
 
     def export_metadata(self) -> dict[str, str]:
         meta = {"scale": str(self.opts["scale"]), "mode": self.opts["mode"]}
-        if self.opts["block"] == "ecb":  # the export holds the collapsed network: --init trains it as conv
-            meta["options"] = json.dumps({**self.opts, "block": "conv"}, sort_keys=True)
         return meta | ({"teacher": self.opts["teacher"]} if self.opts["mode"] == "distill" else {})
+
+    def export_options(self) -> dict[str, Any]:
+        return {**self.opts, "block": "conv"}  # the export holds the collapsed network: --init trains it as conv
