@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
+from gantools.backends.torch_backend import uses_channels_last
 from gantools.device import resolve_precision, set_threads, torch_device
 from gantools.nn.descriptor import ModelDescriptor, Tiling
 from gantools.tensor import convert
@@ -183,7 +184,7 @@ class ImageRunner:
 
             raise OptionError(f"option --tile: {tile} must be 0 (off) or larger than the overlap {self.tiler.overlap}")
         net = model.model.eval().to(self.device)
-        if self.device.type == "cpu" and self.resolve(np.uint8) == "bf16":
+        if uses_channels_last(model, self.resolve(np.uint8), self.device):
             net = net.to(memory_format=torch.channels_last)
         for p in net.parameters():
             p.requires_grad_(False)
@@ -319,11 +320,10 @@ class ImageRunner:
         if not bool(torch.isfinite(band.sum())) and not bool(torch.isfinite(band).all()):
             raise ValueError("the network's output holds NaN or infinite values (damaged weights or a "
                              "diverged model); no image was written")
-        band = band.clamp(0, 1)
-        if layout.gray:
+        if layout.gray:  # of the clamped colours (from_tensor clamps what it converts)
             from kornia.color import rgb_to_grayscale
 
-            band = rgb_to_grayscale(band)
+            band = rgb_to_grayscale(band.clamp(0, 1))
         return convert.from_tensor(band, layout.dtype, rgb_to_bgr=True)
 
     # -- batches of same-size images (video frames) --------------------------------------------

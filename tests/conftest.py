@@ -22,8 +22,10 @@ def ray_session() -> Iterator[Any]:
     The Ray engine uses an initialised Ray as it is and leaves it running."""
     ray = pytest.importorskip("ray")
     temp = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths live under it
+    # workers at the driver's priority: Ray nices them to 15 by default, and on a busy machine
+    # they then starve behind the load (the module stalled under two busy loops)
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             object_store_memory=100 * 2**20, _temp_dir=temp)
+             object_store_memory=100 * 2**20, _temp_dir=temp, _system_config={"worker_niceness": 0})
     try:
         yield ray
     finally:

@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from gantools.nn.descriptor import ModelDescriptor
 
 
+def uses_channels_last(descriptor: ModelDescriptor, precision: str, device: Any) -> bool:
+    """Whether the torch backend runs ``descriptor`` at ``precision`` on ``device`` in the
+    channels_last layout: on the CPU, for bf16 and for architectures that ask for it."""
+    return device.type == "cpu" and (precision == "bf16" or descriptor.channels_last)
+
+
 class TorchNetwork:
     """The descriptor's module at one precision (:class:`gantools.backends.base.Network`)."""
 
@@ -20,10 +26,11 @@ class TorchNetwork:
         self.descriptor, self.precision, self.device = descriptor, precision, device
 
     def prepare(self, x: Tensor) -> Tensor:
-        """channels_last for bf16 on the CPU (the layout of the module's weights then)."""
+        """channels_last on the CPU for bf16, or where the descriptor asks for it (the layout of the
+        module's weights then, :func:`uses_channels_last`)."""
         import torch
 
-        if self.precision == "bf16" and self.device.type == "cpu":
+        if uses_channels_last(self.descriptor, self.precision, self.device):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -51,4 +58,4 @@ class TorchBackend:
         return TorchNetwork(self.descriptor, precision, self.device)
 
 
-__all__ = ["TorchBackend", "TorchNetwork"]
+__all__ = ["TorchBackend", "TorchNetwork", "uses_channels_last"]

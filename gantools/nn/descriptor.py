@@ -54,7 +54,9 @@ class ModelDescriptor:
     ``scale`` is output size / input size. ``receptive_radius`` is the number of input pixels on
     each side that influence one output pixel (``None``: unbounded or unknown). ``model`` is the
     loaded ``nn.Module`` in eval mode on the CPU, or ``None`` for a descriptor that only
-    describes (from :func:`gantools.nn.registry.detect_arch` / ``describe_arch``).
+    describes (from :func:`gantools.nn.registry.detect_arch` / ``describe_arch``). On the CPU the
+    torch backend runs bf16 in the channels_last layout, and fp32 too where ``channels_last`` is set
+    (an architecture measured faster in it).
     """
 
     arch: str
@@ -68,6 +70,7 @@ class ModelDescriptor:
     receptive_radius: int | None = None
     model: nn.Module | None = None
     family: str = ""
+    channels_last: bool = False
 
     @property
     def backend_family(self) -> str:

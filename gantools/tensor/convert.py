@@ -99,11 +99,14 @@ def tensor_to_images(tensor: Tensor, dtype: np.dtype = np.uint8, *, rgb_to_bgr: 
     torch_dtype = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}.get(dtype)
     if torch_dtype is not None:  # rounded in torch (half to even, as np.rint): no float array in numpy
         levels = levels.mul_(maxval(dtype)).round_().to(torch_dtype)
-        if rgb_to_bgr and levels.shape[1] == 3:  # interleave planes with OpenCV (2-3x a strided copy)
+        if rgb_to_bgr and levels.shape[1] == 3:  # with OpenCV (2-3x a strided copy)
             import cv2
 
-            merged = [cv2.merge([p[2], p[1], p[0]]) for p in levels.numpy()]
-            return merged[0][None] if len(merged) == 1 else np.stack(merged)
+            if levels.is_contiguous(memory_format=torch.channels_last):  # interleaved already: swap
+                swapped = [cv2.cvtColor(im, cv2.COLOR_RGB2BGR) for im in levels.permute(0, 2, 3, 1).numpy()]
+            else:  # planes: interleave
+                swapped = [cv2.merge([p[2], p[1], p[0]]) for p in levels.numpy()]
+            return swapped[0][None] if len(swapped) == 1 else np.stack(swapped)
     arr = levels.permute(0, 2, 3, 1).numpy()
     if rgb_to_bgr and arr.shape[-1] == 3:
         arr = arr[..., ::-1]
