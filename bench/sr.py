@@ -10,6 +10,7 @@ gantools models: shipped ones (``upscale --model``) and any ``--weights`` files.
     python bench/sr.py --peer-python .venv-bench/bin/python            # writes bench/results/sr.md
     python bench/sr.py --weights runs/sr/export.safetensors --out /tmp/sr.md --no-memory
     python bench/sr.py --realworld      # only the real-world x4 section of sr.md (bench/sr_realworld.py)
+    python bench/sr.py --realworld --scale 2      # only the real-world x2 section
 
 ``--realworld`` scores degraded held-out photos (PSNR-Y vs the clean original, NIQE, texture ratio,
 PSNR-Y to Real-ESRGAN x4plus's output, output MP/s) for bicubic, the shipped fidelity and photo
@@ -17,6 +18,10 @@ models, the official Real-ESRGAN x4plus when pulled (``gantools models pull real
 FSRCNN (peer interpreter) and one bf16 row per ``--weights`` file, then judges photo and each
 ``--weights`` row against x4plus (the distillation targets); it rewrites only its own section of
 ``--out``, and the bicubic-protocol table above keeps that section when it is rewritten.
+``--realworld --scale 2`` writes the x2 section beside it: the same photos and pipeline with a 2x
+downscale, the shipped x2 models (fidelity; photo once shipped), x4plus's output area-downscaled by 2
+as the teacher (the distillation target of ``gantools train upscale --mode distill``), FSRCNN x2 and the
+x2 ``--weights`` files (others skipped with a note).
 
     python bench/sr.py --realworld --weights runs/distill/export.safetensors --realesrgan-limit 5 --out /tmp/rw.md
 """
@@ -41,7 +46,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sr" / "bench"
 PEERS = ROOT.parent / "shared" / "peers" / "opencv-dnn-superres"
-REALWORLD_HEADING = "## Real-world x4"  # bench/sr_realworld.py's section of sr.md, kept by _write
+REALWORLD_HEADING = "## Real-world"  # bench/sr_realworld.py's sections of sr.md (x4, x2), kept by _write
 
 
 def y_channel(bgr: np.ndarray) -> np.ndarray:
@@ -136,10 +141,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-memory", action="store_true", help="skip the 4000x3000 peak-memory runs")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sr.md"))
-    ap.add_argument("--realworld", action="store_true", help="run only the real-world x4 table (its own section)")
+    ap.add_argument("--realworld", action="store_true", help="run only the real-world table (its own section)")
+    ap.add_argument("--scale", type=int, choices=(2, 4), default=4, help="real-world table: x4 (default) or x2")
     ap.add_argument("--realesrgan-limit", type=int, default=None,
                     help="real-world table: images per set for Real-ESRGAN x4plus (slow on CPU; default all)")
     args = ap.parse_args()
+    if args.scale != 4 and not args.realworld:
+        ap.error("--scale is for --realworld; the bicubic-protocol table takes --scales")
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     if args.realworld:
@@ -197,67 +205,73 @@ def main() -> None:
     _write(rows, args)
 
 
+def _teacher_name(scale: int) -> str:
+    """The teacher's short name in the real-world table's column and target lines."""
+    return "x4plus" if scale == 4 else f"x4plus /{4 // scale}"
+
+
 def realworld(args) -> None:
-    """The real-world x4 section (see bench/sr_realworld.py): run, print, write into ``args.out``."""
+    """The real-world section of ``args.scale`` (see bench/sr_realworld.py): run, print, write into ``args.out``."""
     import platform
 
     import sr_realworld as rw
     from niqe import pristine_params
 
-    items = [(name, n, hr) for name in ("Set5", "Set14") for n, hr, _ in load_set(name, rw.SCALE)]
-    lrs = rw.degraded(items)
+    scale, short = args.scale, _teacher_name(args.scale)
+    items = [(name, n, hr) for name in ("Set5", "Set14") for n, hr, _ in load_set(name, scale)]
+    lrs = rw.degraded(items, scale)
     notes: list[str] = []
     methods, teacher, candidates, limits = _rw_methods(args, lrs, notes)
     rows = rw.run(methods, items, lrs, psnr_ssim_y, methods["bicubic (Pillow)"], limits, pristine_params(), teacher)
     keys = [(s, n) for s, n, _ in items]
-    text = [rw.HEADING, "", rw_intro(args, platform.processor() or platform.machine()), "", *rw.table(rows, keys)]
+    text = [rw.heading(scale), "", rw_intro(args, platform.processor() or platform.machine()), "",
+            *rw.table(rows, keys, short)]
     for label, limit in limits.items():
         sub = [k for k in keys if k in next(r for r in rows if r.method == label).scores]
         if len(sub) < len(keys):
             text += ["", f"Every method on the {len(sub)} images {label} ran on (first {limit} of each set):", "",
-                     *rw.table(rows, sub)]
-    judged = rw.targets(rows, candidates, teacher) if teacher else []
+                     *rw.table(rows, sub, short)]
+    judged = rw.targets(rows, candidates, teacher, short) if teacher else []
     if judged:
         text += ["", f"Targets (this run; each gantools row against {teacher} on the images both ran on: NIQE and "
                      f"texture ratio no higher, PSNR-Y no lower, output MP/s >= {rw.MIN_SPEEDUP:g}x, strictly better "
                      "on at least one of the three):", "", *judged]
     elif candidates:
         notes.append("Targets not judged: Real-ESRGAN x4plus did not run.")
+    else:
+        notes.append(f"Targets not judged: no candidate row (no gantools photo x{scale}, no `--weights` of x{scale}).")
     text += ["", *notes] if notes else []
     out = Path(args.out)
-    rw.write_section(out, "\n".join(text) + "\n")
+    rw.write_section(out, "\n".join(text) + "\n", scale)
     print("\n".join(text))
-    print(f"wrote {out} (section {rw.HEADING!r})")
+    print(f"wrote {out} (section {rw.heading(scale)!r})")
 
 
 def _rw_methods(args, lrs: dict, notes: list[str]) -> tuple[dict, str | None, list[str], dict[str, int]]:
-    """Real-world methods ``{label: fn}`` in table order (bicubic, shipped fidelity and photo, Real-ESRGAN x4plus
-    when pulled, OpenCV FSRCNN on ``lrs`` when the peer interpreter exists, one row per ``--weights`` file; gantools
-    rows bf16 with ``args.threads``), the teacher's label (None when not pulled), the labels judged against it
-    (photo and the ``--weights`` rows) and per-method image limits; skipped methods add a line to ``notes``."""
+    """Real-world methods ``{label: fn}`` at ``args.scale`` in table order (bicubic, shipped fidelity and photo
+    where shipped at that scale, Real-ESRGAN x4plus when pulled (x2: its output area-downscaled by 2), OpenCV
+    FSRCNN on ``lrs`` when the peer interpreter exists, one row per ``--weights`` file of that scale; gantools rows
+    bf16 with ``args.threads``), the teacher's label (None when not pulled), the labels judged against it (photo
+    and the ``--weights`` rows) and per-method image limits; skipped methods add a line to ``notes``."""
     import gantools
     import sr_realworld as rw
-    from gantools import models
+    from gantools.weights import shipped
 
     def ready(**spec):  # weights loaded before the clock starts
         plugin = gantools.load("upscale", precision="bf16", threads=args.threads, **spec)
         plugin.ensure_setup()
         return plugin
 
-    methods = {"bicubic (Pillow)": lambda im: bicubic_up(im, rw.SCALE)}
-    for name in ("fidelity", "photo"):
-        methods[f"gantools {name} x4 (bf16)"] = ready(model=name, scale=4).process
-    candidates, teacher, limits = ["gantools photo x4 (bf16)"], None, {}
-    x4plus = models.find("upscale", name="realesrgan", scale=4)[0]
-    try:
-        models.path(x4plus)
-        teacher = "Real-ESRGAN x4plus (official, ncnn files; bf16)"
-        methods[teacher] = ready(model="realesrgan").process
-        if args.realesrgan_limit is not None:
-            limits[teacher] = args.realesrgan_limit
-    except models.NotInstalled as exc:
-        notes.append(f"Real-ESRGAN x4plus skipped: {exc}.")
-        print(f"skip Real-ESRGAN x4plus: {exc}", file=sys.stderr)
+    scale = args.scale
+    methods = {"bicubic (Pillow)": lambda im: bicubic_up(im, scale)}
+    names, missing = rw.gantools_models(scale, {m.name for m in shipped("upscale", scale=scale)})
+    for name in names:
+        methods[f"gantools {name} x{scale} (bf16)"] = ready(model=name, scale=scale).process
+    notes += missing
+    candidates = [f"gantools {m} x{scale} (bf16)" for m in rw.JUDGED_MODELS if m in names]
+    teacher, limits = _rw_teacher(ready, scale, methods, notes), {}
+    if teacher and args.realesrgan_limit is not None:
+        limits[teacher] = args.realesrgan_limit
     with tempfile.TemporaryDirectory(prefix="gantools-srbench-rw-") as tmp:
         fsrcnn = _rw_fsrcnn(args, lrs, Path(tmp), notes)
     if fsrcnn is not None:
@@ -270,8 +284,8 @@ def _rw_methods(args, lrs: dict, notes: list[str]) -> tuple[dict, str | None, li
             notes.append(f"{label} skipped: {exc}")
             print(f"skip {label}: {exc}", file=sys.stderr)
             continue
-        if plugin.scale != rw.SCALE:
-            notes.append(f"{label} skipped: x{plugin.scale}, this table is x{rw.SCALE}.")
+        if plugin.scale != scale:
+            notes.append(f"{label} skipped: x{plugin.scale}, this table is x{scale}.")
             print(f"skip {label}: x{plugin.scale}", file=sys.stderr)
             continue
         methods[label] = plugin.process
@@ -279,9 +293,31 @@ def _rw_methods(args, lrs: dict, notes: list[str]) -> tuple[dict, str | None, li
     return methods, teacher, candidates, limits
 
 
+def _rw_teacher(ready, scale: int, methods: dict, notes: list[str]) -> str | None:
+    """Add Real-ESRGAN x4plus (loaded by ``ready``) to ``methods`` as the teacher and return its label; at x2 its
+    output is area-downscaled by 2 (:func:`sr_realworld.reduced_teacher`). None (and a note) when not pulled."""
+    import sr_realworld as rw
+    from gantools import models
+
+    try:
+        models.path(models.find("upscale", name="realesrgan", scale=4)[0])
+    except models.NotInstalled as exc:
+        notes.append(f"Real-ESRGAN x4plus skipped: {exc}.")
+        print(f"skip Real-ESRGAN x4plus: {exc}", file=sys.stderr)
+        return None
+    plugin = ready(model="realesrgan")
+    if scale == 4:
+        label, fn = "Real-ESRGAN x4plus (official, ncnn files; bf16)", plugin.process
+    else:
+        label = f"Real-ESRGAN x4plus + area /{4 // scale} (official, ncnn files; bf16)"
+        fn = rw.reduced_teacher(plugin, scale)
+    methods[label] = fn
+    return label
+
+
 def _rw_fsrcnn(args, lrs: dict, tmp: Path, notes: list[str]):
-    """OpenCV FSRCNN x4 on the degraded inputs, in the peer interpreter (bench/sr_peers.py, per-image wall
-    times), as :class:`sr_realworld.Precomputed`; None (and a note) when the interpreter is missing."""
+    """OpenCV FSRCNN at ``args.scale`` on the degraded inputs, in the peer interpreter (bench/sr_peers.py,
+    per-image wall times), as :class:`sr_realworld.Precomputed`; None (and a note) when the interpreter is missing."""
     import sr_realworld as rw
 
     if not Path(args.peer_python).exists():
@@ -294,7 +330,7 @@ def _rw_fsrcnn(args, lrs: dict, tmp: Path, notes: list[str]):
     for (s, n), lr in lrs.items():
         names[s, n] = f"{s}_{Path(n).stem}.png"
         cv2.imwrite(str(tmp / "lr" / names[s, n]), lr)
-    job = {"models": str(PEERS), "scale": rw.SCALE, "threads": args.threads, "out": str(tmp), "algos": ["fsrcnn"],
+    job = {"models": str(PEERS), "scale": args.scale, "threads": args.threads, "out": str(tmp), "algos": ["fsrcnn"],
            "timed": True, "inputs": [str(tmp / "lr" / f) for f in names.values()]}
     res = subprocess.run([args.peer_python, str(ROOT / "bench" / "sr_peers.py")], input=json.dumps(job),
                          capture_output=True, text=True)
@@ -314,19 +350,26 @@ def _shown(path: str) -> str:
 
 
 def rw_intro(args, cpu: str) -> str:
+    """The real-world section's first paragraph at ``args.scale``: protocol, metrics, machine."""
     import sr_realworld as rw
 
-    return (f"`python bench/sr.py --realworld` on {cpu}, {args.threads} threads, torch {torch.__version__}. Set5 + Set14 "
-            f"(never trained on), HR cropped to a multiple of 4, degraded by one fixed pipeline: Gaussian blur sigma "
-            f"{rw.BLUR_SIGMA}, 4x area downscale, Gaussian noise sigma {rw.NOISE_SIGMA}/255 (seed 1000 + image index), "
-            f"JPEG q{rw.JPEG_Q}. PSNR-Y (dB) against the clean original, 4 px shaved; NIQE (Mittal et al. 2013, "
-            "bench/niqe.py with BasicSR 1.4.2's pristine parameters; lower is more natural; 4 px shaved); texture ratio: "
-            "sliced Wasserstein distance (64 directions) between 8x8 patches (stride 4) of band-pass luminance (grey "
-            "minus Gaussian blur sigma 1.5) of the output and of the clean photo, over the same for bicubic (below 1: "
-            "closer to the photo's texture than bicubic). PSNR-Y to x4plus: PSNR-Y (4 px shaved) between the method's "
-            "output and Real-ESRGAN x4plus's output on the same image, mean over the images x4plus ran on (how closely "
-            "a distilled student follows its teacher). gantools rows (shipped models and `--weights` files, labelled "
-            f"folder/file) run bf16 in this process; OpenCV FSRCNN x4 (dnn_superres) runs in `{_shown(args.peer_python)}` "
+    scale, short = args.scale, _teacher_name(args.scale)
+    command = "--realworld" if scale == 4 else f"--realworld --scale {scale}"
+    same = "" if scale == 4 else " (blur, noise and JPEG as in the x4 table; only the downscale follows the scale)"
+    reduced = "" if scale == 4 else (f" area-downscaled by {4 // scale} (cv2.INTER_AREA by gantools_upscale.distill, "
+                                     f"the x{scale} target of `gantools train upscale --mode distill`)")
+    return (f"`python bench/sr.py {command}` on {cpu}, {args.threads} threads, torch {torch.__version__}. "
+            f"Set5 + Set14 (never trained on), HR cropped to a multiple of {scale}, degraded by one fixed pipeline{same}: "
+            f"Gaussian blur sigma {rw.BLUR_SIGMA}, {scale}x area downscale, Gaussian noise sigma {rw.NOISE_SIGMA}/255 "
+            f"(seed 1000 + image index), JPEG q{rw.JPEG_Q}. PSNR-Y (dB) against the clean original, 4 px shaved; NIQE "
+            "(Mittal et al. 2013, bench/niqe.py with BasicSR 1.4.2's pristine parameters; lower is more natural; 4 px "
+            "shaved); texture ratio: sliced Wasserstein distance (64 directions) between 8x8 patches (stride 4) of "
+            "band-pass luminance (grey minus Gaussian blur sigma 1.5) of the output and of the clean photo, over the "
+            "same for bicubic (below 1: closer to the photo's texture than bicubic). PSNR-Y to "
+            f"{short}: PSNR-Y (4 px shaved) between the method's output and Real-ESRGAN x4plus's output{reduced} on the "
+            "same image, mean over the images x4plus ran on (how closely a distilled student follows its teacher). "
+            "gantools rows (shipped models and `--weights` files, labelled folder/file) run bf16 in this process; "
+            f"OpenCV FSRCNN x{scale} (dnn_superres) runs in `{_shown(args.peer_python)}` "
             f"via bench/sr_peers.py with the same threads. Output MP/s: output pixels / wall time of the upscale calls "
             f"over the table's images ({args.threads} CPU threads, weights loaded and FSRCNN warmed up before the clock "
             f"starts; load average at the end {os.getloadavg()[0]:.1f} on a shared machine: compare speeds within one "

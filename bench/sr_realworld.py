@@ -1,15 +1,17 @@
-"""Real-world x4 table of ``bench/sr.py --realworld``: degraded held-out photos, judged like the field.
+"""Real-world tables of ``bench/sr.py --realworld [--scale 2]``: degraded held-out photos, judged like the field.
 
-Inputs: Set5 + Set14 (../shared/data/sr/bench, never trained on), HR cropped to a multiple of 4,
+Inputs: Set5 + Set14 (../shared/data/sr/bench, never trained on), HR cropped to a multiple of the scale,
 degraded by one fixed pipeline with a fixed seed per image (:func:`degrade_fixed`: the primitives of
-``gantools_upscale.degrade``, with fixed parameters). Columns, per method and averaged per image:
+``gantools_upscale.degrade``, with fixed parameters; the same blur, noise and JPEG at every scale, only
+the area downscale follows the scale). Columns, per method and averaged per image:
 
 - PSNR-Y (dB) against the clean original (BT.601 Y, 4 px shaved), as in the bicubic table;
 - NIQE (:mod:`niqe`, Mittal et al. with BasicSR's pristine parameters; lower is more natural);
 - texture ratio: sliced Wasserstein distance between 8x8 patches of band-pass luminance (grey minus
   its Gaussian blur, sigma 1.5) of the output and of the clean photo, divided by the same distance
   for bicubic (:func:`texture_ratio`; below 1: texture statistics closer to the photo's than bicubic);
-- PSNR-Y to the teacher (Real-ESRGAN x4plus): PSNR-Y between the method's output and the teacher's
+- PSNR-Y to the teacher (Real-ESRGAN x4plus; at x2 its output area-downscaled by 2, :func:`reduced_teacher`,
+  the target of ``gantools train upscale --mode distill``): PSNR-Y between the method's output and the teacher's
   output on the same image, over the images the teacher ran on (the teacher's outputs stay in memory);
 - output MP/s: output pixels over the method's wall time on these images (conversion included).
 
@@ -18,7 +20,8 @@ with a note when not pulled; it is slow on CPU (16.7M parameters), so ``--reales
 how many images of each set it runs on, and a second table compares every method on those images.
 A method run elsewhere (OpenCV FSRCNN in the peer interpreter, bench/sr_peers.py) comes in as
 :class:`Precomputed` outputs with its own per-image wall times. :func:`targets` judges candidate
-rows against the teacher on the images both ran on (the issue's distillation targets).
+rows against the teacher on the images both ran on (the issue's distillation targets). Each scale has its
+own section of sr.md (:func:`heading`, :func:`write_section`).
 """
 
 from __future__ import annotations
@@ -34,19 +37,32 @@ import numpy as np
 
 import niqe as niqe_mod
 
-SCALE, SHAVE, PATCH, STRIDE, DIRECTIONS = 4, 4, 8, 4, 64
-HEADING = "## Real-world x4: degraded held-out photos"
+SCALE, SHAVE, PATCH, STRIDE, DIRECTIONS = 4, 4, 8, 4, 64  # SCALE: the default; SHAVE: 4 px at every scale
+SCALES = (2, 4)
 BLUR_SIGMA, NOISE_SIGMA, JPEG_Q = 1.2, 5.0, 75
+#: the shipped gantools models each table scores (those not shipped at its scale are left out with a note)
+GANTOOLS_MODELS = ("fidelity", "photo")
+#: of those, the ones judged against the teacher
+JUDGED_MODELS = ("photo",)
 
 
-def degrade_fixed(hr_bgr: np.ndarray, seed: int) -> np.ndarray:
-    """Blur (isotropic Gaussian, sigma 1.2), 4x area downscale, Gaussian noise (sigma 5/255, seeded), JPEG q75."""
+def heading(scale: int = SCALE) -> str:
+    """The sr.md section heading of the ``scale`` table (``## Real-world x4: ...``)."""
+    return f"## Real-world x{scale}: degraded held-out photos"
+
+
+HEADING = heading(SCALE)
+
+
+def degrade_fixed(hr_bgr: np.ndarray, seed: int, scale: int = SCALE) -> np.ndarray:
+    """Blur (isotropic Gaussian, sigma 1.2), ``scale`` x area downscale, Gaussian noise (sigma 5/255, seeded),
+    JPEG q75; the LR is ``(h // scale, w // scale)``."""
     from gantools_upscale.degrade import gaussian_kernel, jpeg
 
     rgb = cv2.cvtColor(hr_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
     img = cv2.filter2D(rgb, -1, gaussian_kernel(13, BLUR_SIGMA, BLUR_SIGMA, 0.0), borderType=cv2.BORDER_REFLECT_101)
     h, w = img.shape[:2]
-    img = cv2.resize(img, (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(img, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(seed)
     img = np.clip(img + rng.normal(0.0, NOISE_SIGMA / 255.0, img.shape).astype(np.float32), 0.0, 1.0)
     img = jpeg(img, rng, (JPEG_Q, JPEG_Q))
@@ -111,9 +127,27 @@ class Precomputed:
 Method = Callable[[np.ndarray], np.ndarray]
 
 
-def degraded(items: list[tuple[str, str, np.ndarray]]) -> dict[Key, np.ndarray]:
-    """The LR input of every item ``(set, image, HR BGR)``: :func:`degrade_fixed` with seed 1000 + index."""
-    return {(s, n): degrade_fixed(hr, seed=1000 + i) for i, (s, n, hr) in enumerate(items)}
+def degraded(items: list[tuple[str, str, np.ndarray]], scale: int = SCALE) -> dict[Key, np.ndarray]:
+    """The LR input of every item ``(set, image, HR BGR)``: :func:`degrade_fixed` at ``scale``, seed 1000 + index."""
+    return {(s, n): degrade_fixed(hr, seed=1000 + i, scale=scale) for i, (s, n, hr) in enumerate(items)}
+
+
+def reduced_teacher(plugin, scale: int) -> Method:
+    """BGR -> BGR: ``plugin`` (an upscaler of scale >= ``scale``, e.g. Real-ESRGAN x4plus) with its output
+    area-downscaled to ``scale`` x the input, by the distillation trainer's own target function
+    (``gantools_upscale.distill.teacher_target``, which works in RGB): the x2 teacher of ``--mode distill``."""
+    from gantools_upscale.distill import teacher_target
+
+    return lambda lr: np.ascontiguousarray(teacher_target(plugin, lr[:, :, ::-1], scale)[:, :, ::-1])
+
+
+def gantools_models(scale: int, shipped: set[str]) -> tuple[list[str], list[str]]:
+    """Of :data:`GANTOOLS_MODELS`, those in ``shipped`` (the names shipped at ``scale``), in order, and a note for
+    each left out (the table omits its row)."""
+    names = [m for m in GANTOOLS_MODELS if m in shipped]
+    notes = [f"gantools {m} x{scale}: not shipped (no x{scale} `{m}` in gantools.weights.shipped), row omitted."
+             for m in GANTOOLS_MODELS if m not in shipped]
+    return names, notes
 
 
 def run(methods: dict[str, Method | Precomputed], items: list[tuple[str, str, np.ndarray]], lrs: dict[Key, np.ndarray],
@@ -227,9 +261,11 @@ def _g(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Put ``text`` (starting with :data:`HEADING`) into ``path``, replacing an older copy, keeping the rest."""
+def write_section(path: Path, text: str, scale: int = SCALE) -> None:
+    """Put ``text`` (starting with :func:`heading` of ``scale``) into ``path``, replacing an older copy of that
+    section only (up to the next ``## `` heading), keeping the rest (other scales' sections included)."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(re.escape(HEADING) + r".*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    pattern = re.compile(re.escape(heading(scale)) + r".*?(?=^## |\Z)", re.S | re.M)
+    section = lambda m: text.rstrip("\n") + ("\n\n" if m.end() < len(old) else "\n")  # noqa: E731 (blank line kept)
+    new = pattern.sub(section, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     path.write_text(new.lstrip("\n"), encoding="utf-8")

@@ -95,6 +95,57 @@ def test_degrade_fixed_is_seeded():
     assert not np.array_equal(lr, rw.degrade_fixed(hr, seed=6))
 
 
+def test_degrade_fixed_at_scale_2_gives_half_size():
+    hr = cv2.merge([np.clip(pink(3, 64), 0, 255).astype(np.uint8)] * 3)
+    lr2 = rw.degrade_fixed(hr, seed=5, scale=2)
+    assert lr2.shape == (32, 32, 3) and lr2.dtype == np.uint8
+    assert np.array_equal(lr2, rw.degrade_fixed(hr, seed=5, scale=2))
+    items = [("Set5", "a.png", hr), ("Set14", "b.png", hr[:62, :58])]
+    assert {k: v.shape for k, v in rw.degraded(items, 2).items()} == {("Set5", "a.png"): (32, 32, 3),
+                                                                     ("Set14", "b.png"): (31, 29, 3)}
+    assert np.array_equal(rw.degraded(items)["Set5", "a.png"], rw.degrade_fixed(hr, seed=1000))  # default x4
+    # same blur before the downscale: the x2 LR area-halved is close to the x4 LR (noise and JPEG apart)
+    half = cv2.resize(lr2, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float64)
+    assert np.abs(half - rw.degrade_fixed(hr, seed=5)).mean() < 6
+
+
+def test_write_section_keeps_the_other_scale(tmp_path):
+    out = tmp_path / "sr.md"
+    out.write_text("# Super-resolution benchmark\n\nold table\n")
+    assert rw.heading(4) == rw.HEADING and rw.heading(2) == "## Real-world x2: degraded held-out photos"
+    rw.write_section(out, f"{rw.heading(4)}\n\nx4 first\n")
+    rw.write_section(out, f"{rw.heading(2)}\n\nx2 first\n", 2)
+    rw.write_section(out, f"{rw.heading(4)}\n\nx4 second\n")
+    rw.write_section(out, f"{rw.heading(2)}\n\nx2 second\n", scale=2)
+    assert out.read_text() == (f"# Super-resolution benchmark\n\nold table\n\n{rw.heading(4)}\n\nx4 second\n\n"
+                               f"{rw.heading(2)}\n\nx2 second\n")
+
+
+class _FakeX4:
+    """A BGR -> BGR x4 'teacher': nearest-neighbour x4 with blue raised by 10 (catches a channel swap)."""
+
+    def process(self, bgr: np.ndarray) -> np.ndarray:
+        out = cv2.resize(bgr, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+        out[:, :, 0] += 10
+        return out
+
+
+def test_reduced_teacher_area_halves_the_x4_output():
+    lr = np.random.default_rng(0).integers(0, 240, (6, 5, 3), dtype=np.uint8)
+    out = rw.reduced_teacher(_FakeX4(), 2)(lr)
+    # nearest x4 then 2x2 area means = nearest x2: an independent reference
+    expected = cv2.resize(lr, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    expected[:, :, 0] += 10
+    assert out.shape == (12, 10, 3) and out.flags.c_contiguous and np.array_equal(out, expected)
+    assert np.array_equal(rw.reduced_teacher(_FakeX4(), 4)(lr), _FakeX4().process(lr))
+
+
+def test_gantools_models_omit_the_unshipped_with_a_note():
+    assert rw.gantools_models(4, {"fidelity", "photo", "fast"}) == (["fidelity", "photo"], [])
+    names, notes = rw.gantools_models(2, {"fidelity"})
+    assert names == ["fidelity"] and len(notes) == 1 and notes[0].startswith("gantools photo x2: not shipped")
+
+
 def test_write_section_replaces_only_its_own(tmp_path):
     out = tmp_path / "sr.md"
     out.write_text("# Super-resolution benchmark\n\nold table\n")

@@ -54,7 +54,7 @@ def teacher_identity(spec: str, teacher: Any) -> dict[str, Any]:
             "teacher_scale": teacher.descriptor.scale}
 
 
-def _target(teacher: Any, lr: np.ndarray, scale: int) -> np.ndarray:
+def teacher_target(teacher: Any, lr: np.ndarray, scale: int) -> np.ndarray:
     """Teacher output (RGB) for RGB ``lr``, at ``scale`` times its size."""
     out = teacher.process(np.ascontiguousarray(lr[:, :, ::-1]))[:, :, ::-1]
     h, w = lr.shape[0] * scale, lr.shape[1] * scale
@@ -102,7 +102,7 @@ class TeacherCache:
         for n, i in enumerate(todo, 1):
             hr, lr = make_pair(i)
             buf = io.BytesIO()
-            np.savez(buf, lr=lr, target=_target(teacher, lr, scale), hr=hr)
+            np.savez(buf, lr=lr, target=teacher_target(teacher, lr, scale), hr=hr)
             write_atomic(self.path(i), buf.getvalue())
             if n % 100 == 0 or n == len(todo):
                 log(f"teacher cache: {n}/{len(todo)} patches")
