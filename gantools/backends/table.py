@@ -14,11 +14,11 @@ from __future__ import annotations
 #: of output MP/s over the family's shipped networks)
 MEASURED: dict[tuple[str, str], tuple[str, ...]] = {
     ("srvgg", "bf16"): ("onnxruntime", "openvino", "torch"),
-    ("srvgg", "fp32"): ("openvino", "torch", "onnxruntime"),
+    ("srvgg", "fp32"): ("torch", "openvino", "onnxruntime"),
     ("srvgg-narrow", "bf16"): ("torch", "openvino", "onnxruntime"),
     ("srvgg-narrow", "fp32"): ("torch", "openvino", "onnxruntime"),
     ("stylenet", "bf16"): ("onnxruntime", "openvino", "torch"),
-    ("stylenet", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("stylenet", "fp32"): ("onnxruntime", "openvino", "torch"),
     ("facegan", "bf16"): ("onnxruntime", "openvino", "torch"),
     ("facegan", "fp32"): ("onnxruntime", "openvino", "torch"),
 }
