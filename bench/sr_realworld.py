@@ -38,7 +38,6 @@ import numpy as np
 import niqe as niqe_mod
 
 SCALE, SHAVE, PATCH, STRIDE, DIRECTIONS = 4, 4, 8, 4, 64  # SCALE: the default; SHAVE: 4 px at every scale
-SCALES = (2, 4)
 BLUR_SIGMA, NOISE_SIGMA, JPEG_Q = 1.2, 5.0, 75
 #: the shipped gantools models each table scores (those not shipped at its scale are left out with a note)
 GANTOOLS_MODELS = ("fidelity", "photo")
@@ -50,8 +49,6 @@ def heading(scale: int = SCALE) -> str:
     """The sr.md section heading of the ``scale`` table (``## Real-world x4: ...``)."""
     return f"## Real-world x{scale}: degraded held-out photos"
 
-
-HEADING = heading(SCALE)
 
 
 def degrade_fixed(hr_bgr: np.ndarray, seed: int, scale: int = SCALE) -> np.ndarray:
@@ -134,11 +131,11 @@ def degraded(items: list[tuple[str, str, np.ndarray]], scale: int = SCALE) -> di
 
 def reduced_teacher(plugin, scale: int) -> Method:
     """BGR -> BGR: ``plugin`` (an upscaler of scale >= ``scale``, e.g. Real-ESRGAN x4plus) with its output
-    area-downscaled to ``scale`` x the input, by the distillation trainer's own target function
-    (``gantools_upscale.distill.teacher_target``, which works in RGB): the x2 teacher of ``--mode distill``."""
-    from gantools_upscale.distill import teacher_target
+    area-downscaled to ``scale`` x the input, by the distillation trainer's own reduction
+    (``gantools_upscale.distill.teacher_output``): the x2 teacher of ``--mode distill``."""
+    from gantools_upscale.distill import teacher_output
 
-    return lambda lr: np.ascontiguousarray(teacher_target(plugin, lr[:, :, ::-1], scale)[:, :, ::-1])
+    return lambda lr: teacher_output(plugin, lr, scale)
 
 
 def gantools_models(scale: int, shipped: set[str]) -> tuple[list[str], list[str]]:

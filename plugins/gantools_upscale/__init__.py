@@ -1,9 +1,10 @@
 """Built-in plugin ``upscale``: GAN super-resolution x2/x3/x4 with shipped, pulled or user weights.
 
 ``--model`` picks a shipped model (``photo``: GAN-trained for real photos, ``fidelity``:
-L1-trained, highest PSNR, ``fast``: a 16-channel L1 network at OpenCV FSRCNN's speed) or an official Real-ESRGAN model pulled into the cache by ``gantools
-models pull realesrgan`` (``realesrgan``: x4plus, ``realesrgan-anime``: x4plus-anime,
-``animevideo``: animevideov3 x2/x3/x4; see :mod:`gantools.models`), ``--scale`` its variant;
+L1-trained, highest PSNR, ``fast``: a 16-channel L1 network at OpenCV FSRCNN's speed) or an
+official Real-ESRGAN model pulled into the cache by ``gantools models pull realesrgan``
+(``realesrgan``: x4plus, ``realesrgan-anime``: x4plus-anime, ``animevideo``: animevideov3
+x2/x3/x4; see :mod:`gantools.models`), ``--scale`` its variant;
 a pulled model that is not in the cache is an ``OptionError`` naming the pull command.
 ``--weights FILE`` loads a gantools export or a third-party model instead (Real-ESRGAN RRDBNet /
 SRVGGNetCompact, ESRGAN old-arch, SPAN, or a Real-ESRGAN ncnn ``.param``/``.bin`` pair); its

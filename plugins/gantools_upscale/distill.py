@@ -54,15 +54,22 @@ def teacher_identity(spec: str, teacher: Any) -> dict[str, Any]:
             "teacher_scale": teacher.descriptor.scale}
 
 
-def teacher_target(teacher: Any, lr: np.ndarray, scale: int) -> np.ndarray:
-    """Teacher output (RGB) for RGB ``lr``, at ``scale`` times its size."""
-    out = teacher.process(np.ascontiguousarray(lr[:, :, ::-1]))[:, :, ::-1]
+def teacher_output(teacher: Any, lr: np.ndarray, scale: int) -> np.ndarray:
+    """Teacher output for ``lr`` (OpenCV BGR), at ``scale`` times its size: area-downscaled when the
+    teacher upscales more (x4 teacher, x2 student); ``OptionError`` when it upscales less."""
+    out = teacher.process(lr)
     h, w = lr.shape[0] * scale, lr.shape[1] * scale
     if out.shape[:2] != (h, w):
         if out.shape[0] < h:
             raise OptionError(f"--teacher upscales x{out.shape[0] // lr.shape[0]}, below the student's x{scale}")
-        out = cv2.resize(np.ascontiguousarray(out), (w, h), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(out)
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def teacher_target(teacher: Any, lr: np.ndarray, scale: int) -> np.ndarray:
+    """:func:`teacher_output` for RGB ``lr`` (the trainer's layout), as RGB."""
+    out = teacher_output(teacher, np.ascontiguousarray(lr[:, :, ::-1]), scale)
+    return np.ascontiguousarray(out[:, :, ::-1])
 
 
 class TeacherCache:
