@@ -134,6 +134,7 @@ class Claim:
         path = Path(dest)
         self.path = path.parent / f".{path.name}.lock"
         self._fd: int | None = None
+        self._started = False  # acquire() may have created the lock file: release() removes it if unheld
 
     def acquire(self) -> bool:
         """Take the claim (creating the folder); ``False`` if another process holds it.
@@ -143,12 +144,14 @@ class Claim:
         except ImportError:  # pragma: no cover - not POSIX
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._started = True
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
+                self._started = False  # another process's file
                 return False
             except BaseException:
                 os.close(fd)
@@ -164,10 +167,32 @@ class Claim:
             os.close(fd)
 
     def release(self) -> None:
-        """Remove the lock file and drop the claim (idempotent)."""
+        """Remove the lock file and drop the claim (idempotent). After an :meth:`acquire` that an
+        interrupt (Ctrl+C, SIGTERM) cut short between creating the file and holding it, the file is
+        removed when no process holds it."""
+        started, self._started = self._started, False
         if self._fd is None:
+            if started:
+                self._remove_unheld()
             return
         with suppress(OSError):
             os.unlink(self.path)
         os.close(self._fd)
         self._fd = None
+
+    def _remove_unheld(self) -> None:
+        """Remove the lock file if no process holds its lock (an acquirer that opened it before the
+        removal sees that its file is gone and tries again, as in :meth:`acquire`)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(self.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
