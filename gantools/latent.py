@@ -16,15 +16,16 @@ standard deviation of mapped latents along ``v``; an edit moves a face's ``w`` b
 Signs are fixed so that each vector's largest-magnitude component is positive. :data:`DEFAULT_METHOD`
 was chosen by ``bench/directions.py`` (``bench/results/directions.md``). A generator takes part
 through :class:`LatentGenerator` (the ``faces`` and ``stylegan`` plugins implement it), so
-``gantools generate NAME --directions K`` stays generic. Only numpy is imported here.
+``gantools generate NAME --directions K`` stays generic. Only numpy is used here, imported lazily.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: `gantools --help` reads METHODS without it
+    import numpy as np
 
 METHODS = ("pca", "sefa")
 DEFAULT_METHOD = "pca"
@@ -67,22 +68,26 @@ class Directions:
 
     def offset(self, index: int, amount: float) -> np.ndarray:
         """``(w_dim,)`` float32 shift of ``amount`` standard deviations along direction ``index``."""
+        import numpy as np
         return (float(amount) * self.scales[index] * self.vectors[index]).astype(np.float32)
 
 
 def _signed(vectors: np.ndarray) -> np.ndarray:
     """Rows flipped so that each one's largest-magnitude component is positive."""
+    import numpy as np
     top = vectors[np.arange(len(vectors)), np.abs(vectors).argmax(axis=1)]
     return vectors * np.where(top < 0, -1.0, 1.0)[:, None]
 
 
 def _check_k(k: int, w_dim: int) -> None:
+    import numpy as np
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= w_dim:
         raise ValueError(f"{k!r} directions: this model has 1 to {w_dim} (its w has {w_dim} dimensions)")
 
 
 def pca(ws: np.ndarray, k: int) -> Directions:
     """The ``k`` principal components of the samples ``ws`` ``(n, w_dim)`` (GANSpace)."""
+    import numpy as np
     w = np.asarray(ws, np.float64)
     _check_k(k, min(w.shape[1], len(w) - 1))
     _, s, vt = np.linalg.svd(w - w.mean(0), full_matrices=False)
@@ -92,6 +97,7 @@ def pca(ws: np.ndarray, k: int) -> Directions:
 def sefa(weights: Sequence[np.ndarray], ws: np.ndarray, k: int) -> Directions:
     """The ``k`` top eigenvectors of ``A^T A`` (``A``: the stacked, row-normalised ``weights``), SeFa;
     scales from the samples ``ws`` ``(n, w_dim)``."""
+    import numpy as np
     a = np.concatenate([np.asarray(x, np.float64) for x in weights])
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     _check_k(k, a.shape[1])
@@ -112,6 +118,7 @@ def find_directions(gen: LatentGenerator, k: int, method: str = DEFAULT_METHOD,
 def sheet(gen: LatentGenerator, seed: int, directions: Directions,
           amounts: Sequence[float] = AMOUNTS) -> list[np.ndarray]:
     """Images row by row: one row per direction, one column per amount, around ``seed``'s ``w``."""
+    import numpy as np
     w = gen.seed_w(seed)
     rows = [w + directions.offset(i, a) for i in range(len(directions.vectors)) for a in amounts]
     return gen.render_w(np.stack(rows).astype(np.float32))

@@ -13,12 +13,13 @@ all of them, from the network's :class:`gantools.nn.descriptor.ModelDescriptor`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 from gantools.backends import check_backend
 from gantools.device import check_device
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `gantools list` describes plugins without it
+    import numpy as np
 
 #: Options every ``gantools run`` command has; a plugin option may not reuse these names.
 PLATFORM_OPTIONS = frozenset(
@@ -246,6 +247,8 @@ def channels_of(image: np.ndarray) -> int:
 
 def check_image(image: np.ndarray, channels: Sequence[int] = (1, 3, 4)) -> None:
     """Raise ``ValueError`` describing why ``image`` is not a valid OpenCV-style array."""
+    import numpy as np
+
     if not isinstance(image, np.ndarray):
         raise ValueError(f"expected a numpy array, got {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):

@@ -223,7 +223,7 @@ def test_parse_colour():
 PROBE = (
     "import sys, time; t = time.perf_counter(); from gantools.cli import main\n"
     "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-    "heavy = sorted(m for m in ('torch', 'cv2') if m in sys.modules)\n"
+    "heavy = sorted(m for m in ('torch', 'cv2', 'numpy') if m in sys.modules)\n"
     "print('HEAVY', ','.join(heavy), file=sys.stderr)\n"
 )
 
@@ -234,7 +234,7 @@ def heavy_modules(*args: str) -> set[str]:
     return set(filter(None, line.split(" ", 1)[1].split(",")))
 
 
-def test_help_and_list_import_neither_torch_nor_opencv():
+def test_help_and_list_import_neither_torch_nor_opencv_nor_numpy():
     assert heavy_modules("--help") == set()
     assert heavy_modules("list") == set()
     # also through the real entry point, checked with -X importtime
@@ -242,14 +242,13 @@ def test_help_and_list_import_neither_torch_nor_opencv():
                           capture_output=True, text=True, check=True)
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "resize" in proc.stdout
-    assert not {"torch", "cv2"} & imported
+    assert not {"torch", "cv2", "numpy"} & imported
 
 
-def cost(*args: str) -> tuple[float, float]:
-    """(wall seconds, CPU seconds user+sys) of one ``python -m gantools ARGS``."""
+def cost(*argv: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+sys) of one ``python ARGV``."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "gantools", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0
@@ -258,10 +257,14 @@ def cost(*args: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize("args", [("--help",), ("list",)])
 def test_start_up_under_0_4_s(args):
-    """Minimum of 3 runs. CPU time is what gantools costs whatever else runs; wall time is also
-    held to 0.4 s unless other work keeps every core busy (then it measures the queue)."""
-    runs = [cost(*args) for _ in range(3)]
+    """Minimum of 3 runs. CPU time is what gantools costs whatever else runs: under 0.4 s, or under
+    4x the CPU of importing Typer alone in the same test where this machine is slower than that (a
+    CI runner, or a busy one where every process's CPU time inflates; here the ratio is about 3).
+    Wall time is also held to 0.4 s unless other work keeps every core busy (then it measures the queue)."""
+    runs = [cost("-m", "gantools", *args) for _ in range(3)]
     wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-    assert cpu < 0.4, f"gantools {' '.join(args)} used {cpu:.2f} s of CPU"
+    typer_cpu = min(cost("-c", "import typer.main")[1] for _ in range(3))
+    assert cpu < max(0.4, 4 * typer_cpu), \
+        f"gantools {' '.join(args)} used {cpu:.2f} s of CPU (Typer alone {typer_cpu:.2f} s)"
     if os.getloadavg()[0] < (os.cpu_count() or 1):
         assert wall < 0.4, f"gantools {' '.join(args)} took {wall:.2f} s"

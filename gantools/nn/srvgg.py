@@ -107,6 +107,35 @@ def shuffle_add(out: Tensor, x: Tensor, r: int) -> Tensor:
     return (sub + base).reshape(n, h * r, w * r, c).permute(0, 3, 1, 2)
 
 
+def fold_area_downscale(state_dict: Mapping[str, Tensor], factor: int) -> dict[str, Tensor]:
+    """The state dict of the same network at ``upscale / factor``: its output equals this
+    network's output area-downscaled by ``factor`` (``cv2.INTER_AREA``: the mean of each
+    ``factor x factor`` block), before any clamping, at the cost of a network of the lower scale.
+
+    Exact because everything after the last convolution is linear: an output block of the
+    pixel shuffle comes from ``factor**2`` output channels of that convolution, so their mean is
+    one channel with the mean weight and bias; the nearest-upsampled input is constant over the
+    block. ``ValueError`` unless ``factor`` divides the network's scale (a residual network).
+    """
+    last = max(int(m.group(1)) for k in state_dict if (m := re.fullmatch(r"body\.(\d+)\.weight", k)))
+    weight, bias = state_dict[f"body.{last}.weight"], state_dict[f"body.{last}.bias"]
+    c = state_dict["body.0.weight"].shape[1]
+    r = round((weight.shape[0] / c) ** 0.5)
+    if factor < 1 or r % factor or c * r * r != weight.shape[0]:
+        raise ValueError(f"cannot fold a {factor}x area downscale into an x{r} network with {weight.shape[0]} "
+                         f"output channels")
+    s = r // factor
+
+    def fold(t: Tensor) -> Tensor:
+        # channel c*r*r + i*r + j with i = p*factor + a, j = q*factor + b -> mean over (a, b)
+        blocks = t.reshape(c, s, factor, s, factor, *t.shape[1:])
+        return blocks.mean(dim=(2, 4)).reshape(c * s * s, *t.shape[1:])
+
+    out = dict(state_dict)
+    out[f"body.{last}.weight"], out[f"body.{last}.bias"] = fold(weight).contiguous(), fold(bias).contiguous()
+    return out
+
+
 @register_arch
 class SRVGGArch(Architecture):
     """Recognises the ``body.*`` layout of Real-ESRGAN compact checkpoints."""

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `gantools list` does not load it
+    import numpy as np
 
 NO_SHIPPED = (
     "no shipped faces model yet; train one with `gantools train faces --data FACES --out RUN ...` "
@@ -171,6 +173,7 @@ class Faces(Plugin):
 
     def render_w(self, ws: np.ndarray) -> list[np.ndarray]:
         """Faces of the rows of ``ws`` (n, w_dim), batched as ``generate`` batches its seeds."""
+        import numpy as np
         import torch
 
         self.ensure_setup()
@@ -215,6 +218,8 @@ class Faces(Plugin):
         return convert.merge(out, alpha, layout)
 
     def _save_latent(self, image: np.ndarray, proj: Any, w_out: Any) -> Path:
+        import numpy as np
+
         folder = Path(self.options["save_latent"])
         digest = hashlib.sha1(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()[:12]
         path = folder / f"latent-{digest}.npz"

@@ -8,10 +8,13 @@ image is processed, so ``gantools list`` stays light.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `gantools list` does not load it
+    import numpy as np
 
 METHODS = ("lanczos", "bicubic", "area", "nearest")
 

@@ -13,12 +13,14 @@ transform images.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `gantools list` does not load it
+    import numpy as np
 
 NEEDS_WEIGHTS = "stylegan needs --weights FILE: an NVlabs stylegan2-ada-pytorch .pkl or a rosinality stylegan2-pytorch .pt"
 
@@ -100,6 +102,7 @@ class StyleGAN(Plugin):
 
     def render_w(self, ws: np.ndarray) -> list[np.ndarray]:
         """Images of the rows of ``ws`` (n, w_dim), each in its own pass as ``generate`` renders."""
+        import numpy as np
         import torch
 
         self.ensure_setup()

@@ -23,11 +23,14 @@ integer images. What a network allows is its descriptor's
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from gantools.plugin import Descriptor, Option, Plugin
 from gantools.registry import register_plugin
 from gantools_stylize.loader import style_summary
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `gantools list` does not load it
+    import numpy as np
 
 _STYLES = style_summary()
 

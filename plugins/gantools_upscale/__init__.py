@@ -15,13 +15,17 @@ upscale) is one ``OptionError`` ``"<file>: <problem>"``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
-import numpy as np
 
 from gantools import models
 from gantools.plugin import Descriptor, Option, OptionError, Plugin
 from gantools.registry import register_plugin
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `gantools list` does not load it
+    import numpy as np
 
 SHIPPED = ("photo", "fidelity", "fast")
 PULLED = tuple(dict.fromkeys(m.name for m in models.find("upscale")))  # realesrgan, realesrgan-anime, animevideo
