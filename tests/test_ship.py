@@ -27,16 +27,16 @@ def test_ship_writes_and_replaces_manifest_entry(tmp_path) -> None:
     assert m["command"] == "gantools train upscale"
 
 
-def _export(tmp_path, task: str = "upscale", width: int = 2):
-    export = tmp_path / f"export-{width}.safetensors"
-    export_generator(export, torch.nn.Linear(width, width), "toy", {"w": width}, {"task": task, "scale": "4"})
+def _export(tmp_path, task: str = "upscale", width: int = 2, scale: int = 4):
+    export = tmp_path / f"export-{width}-x{scale}.safetensors"
+    export_generator(export, torch.nn.Linear(width, width), "toy", {"w": width}, {"task": task, "scale": str(scale)})
     wdir = tmp_path / "weights"
     wdir.mkdir(exist_ok=True)
     return export, wdir
 
 
 @pytest.mark.parametrize("name, file, what", [
-    ("fidelity", "b.safetensors", "model 'fidelity' is already shipped"),  # same task + name, other file
+    ("fidelity", "b.safetensors", "model 'fidelity' x4 is already shipped"),  # same task + name + scale, other file
     ("photo", "a.safetensors", "a.safetensors is already shipped"),  # same file, other name
 ])
 def test_ship_refuses_a_shipped_name_or_file(tmp_path, capsys, name: str, file: str, what: str) -> None:
@@ -50,6 +50,19 @@ def test_ship_refuses_a_shipped_name_or_file(tmp_path, capsys, name: str, file: 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "--force" in err
     assert {p.name: p.read_bytes() for p in wdir.iterdir()} == before  # nothing replaced
+
+
+def test_ship_keeps_one_name_at_two_scales(tmp_path) -> None:
+    """photo x4 and photo x2 are two models: shipping the second keeps the first."""
+    x4, wdir = _export(tmp_path)
+    x2, _ = _export(tmp_path, scale=2)
+    ship(x4, name="photo", file="photo-x4.safetensors", terms="research", weights_dir=wdir)
+    ship(x2, name="photo", file="photo-x2.safetensors", terms="research", weights_dir=wdir)
+    models = tomllib.loads((wdir / "manifest.toml").read_text())["model"]
+    assert [(m["name"], m["scale"], m["file"]) for m in models] == [("photo", 4, "photo-x4.safetensors"),
+                                                                    ("photo", 2, "photo-x2.safetensors")]
+    with pytest.raises(AlreadyShipped, match="model 'photo' x2 is already shipped"):
+        ship(x2, name="photo", file="photo-x2b.safetensors", terms="research", weights_dir=wdir)
 
 
 def test_ship_refuses_a_file_not_in_the_manifest(tmp_path) -> None:

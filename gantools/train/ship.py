@@ -14,7 +14,7 @@ discriminator in float16, the run's options and adversarial settings; see
 :mod:`gantools.train.shipped`), recorded as ``state`` and ``state_sha256`` in the entry. The
 state folder is not packed into the wheel. ``gantools train TASK --init NAME`` continues from both.
 
-A model that is already shipped (an entry with the same task and name, an entry with the same
+A model that is already shipped (an entry with the same task, name and scale, an entry with the same
 file, or the file or its state file in the weights folder) is refused with a one-line error
 (exit 2) unless ``--force`` is given; then the files and the manifest entry are replaced, each
 written atomically (:mod:`gantools.image.atomic`): the weights file, its state, then the manifest.
@@ -60,19 +60,25 @@ def _blocks(manifest: Path) -> tuple[str, list[str]]:
     return head, models
 
 
-def _clashes(block: str, *, task: str, name: str, file: str) -> bool:
-    """True when a manifest block has the same file, or the same task and name."""
+def _same_model(m: dict, task: str, name: str, scale: object) -> bool:
+    """True when manifest entry ``m`` is the model ``task`` + ``name`` (+ ``scale``: an upscaler's
+    x2 and x4 of one name are two models)."""
+    return (m.get("task"), m.get("name")) == (task, name) and m.get("scale") == scale
+
+
+def _clashes(block: str, *, task: str, name: str, scale: object, file: str) -> bool:
+    """True when a manifest block has the same file, or is the same model (see :func:`_same_model`)."""
     m = tomllib.loads(block)
-    return m.get("file") == file or (m.get("task"), m.get("name")) == (task, name)
+    return m.get("file") == file or _same_model(m, task, name, scale)
 
 
-def _check_free(dests: list[Path], models: list[str], *, task: str, name: str, file: str) -> None:
+def _check_free(dests: list[Path], models: list[str], *, task: str, name: str, scale: object, file: str) -> None:
     """Raise :class:`AlreadyShipped` naming what is in the way."""
     for block in models:
         m = tomllib.loads(block)
-        if (m.get("task"), m.get("name")) == (task, name):
-            raise AlreadyShipped(f"{task} model {name!r} is already shipped (as {m.get('file')}); "
-                                 "give --force to replace it")
+        if _same_model(m, task, name, scale):
+            what = f"{task} model {name!r}" + (f" x{scale}" if scale is not None else "")
+            raise AlreadyShipped(f"{what} is already shipped (as {m.get('file')}); give --force to replace it")
         if m.get("file") == file:
             raise AlreadyShipped(f"{file} is already shipped (as {m.get('task')} {m.get('name')!r}); "
                                  "give --force to replace it")
@@ -90,7 +96,7 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     floating-point tensors as float16 (half the file; they load into fp32 models); the state is
     always float16. ``checkpoint``: the run's checkpoint of the export's step (default: found
     beside the export; none there: no state). Raises :class:`AlreadyShipped` when ``task`` +
-    ``name``, ``file`` or its state file is already shipped (see the module docstring), unless
+    ``name`` (+ the export's ``scale``), ``file`` or its state file is already shipped (see the module docstring), unless
     ``force``: then the files and the clashing entries are replaced. ``ValueError`` when
     ``export`` is not a gantools export or ``checkpoint`` is not the run's checkpoint of it.
     A distilled model (an export with ``teacher`` metadata) records its teacher and
@@ -105,8 +111,9 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     state_dest = Path(weights_dir) / state_file(file)
     manifest = Path(weights_dir) / "manifest.toml"
     head, models = _blocks(manifest)
+    scale = int(meta["scale"]) if str(meta.get("scale", "")).isdigit() else None
     if not force:
-        _check_free([dest, state_dest], models, task=meta["task"], name=name, file=file)
+        _check_free([dest, state_dest], models, task=meta["task"], name=name, scale=scale, file=file)
     training = run_state(export, state, meta, checkpoint)
     if fp16:
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
@@ -131,7 +138,7 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
         entry.update(state=state_file(file), state_sha256=sha256_file(state_dest))
     else:
         state_dest.unlink(missing_ok=True)  # (force) the replaced model's state does not fit the new one
-    models = [b for b in models if not _clashes(b, task=meta["task"], name=name, file=file)]
+    models = [b for b in models if not _clashes(b, task=meta["task"], name=name, scale=scale, file=file)]
     models.append("".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items()))
     text = SEPARATOR.join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]])
     write_atomic(manifest, text.encode())

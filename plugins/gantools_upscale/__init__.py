@@ -52,7 +52,7 @@ class Upscale(Plugin):
             Option("outscale", float, None, "final factor after the model (Lanczos), e.g. 3 or 1.5", min=0.05, max=16),
             Option("alpha", str, "bicubic", "how to enlarge an alpha channel: bicubic or model", choices=("bicubic", "model")),
         ),
-        weights="photo x4, fidelity x2/x4, fast x4; " + models.summary("upscale"),
+        weights="photo x2/x4, fidelity x2/x4, fast x4; " + models.summary("upscale"),
         trainable=True,
     )
     parallel_safe = True  # inference only (no per-image state): a batch may run several images at once
