@@ -205,6 +205,11 @@ def main() -> None:
     _write(rows, args)
 
 
+def _threads(n: int, kind: str = "") -> str:
+    """``"1 thread"``, ``"2 CPU threads"``: the thread count as the tables' intros say it."""
+    return f"{n} {kind}thread{'s' if n != 1 else ''}"
+
+
 def _teacher_name(scale: int) -> str:
     """The teacher's short name in the real-world table's column and target lines."""
     return "x4plus" if scale == 4 else f"x4plus /{4 // scale}"
@@ -358,7 +363,7 @@ def rw_intro(args, cpu: str) -> str:
     same = "" if scale == 4 else " (blur, noise and JPEG as in the x4 table; only the downscale follows the scale)"
     reduced = "" if scale == 4 else (f" area-downscaled by {4 // scale} (cv2.INTER_AREA by gantools_upscale.distill, "
                                      f"the x{scale} target of `gantools train upscale --mode distill`)")
-    return (f"`python bench/sr.py {command}` on {cpu}, {args.threads} threads, torch {torch.__version__}. "
+    return (f"`python bench/sr.py {command}` on {cpu}, {_threads(args.threads)}, torch {torch.__version__}. "
             f"Set5 + Set14 (never trained on), HR cropped to a multiple of {scale}, degraded by one fixed pipeline{same}: "
             f"Gaussian blur sigma {rw.BLUR_SIGMA}, {scale}x area downscale, Gaussian noise sigma {rw.NOISE_SIGMA}/255 "
             f"(seed 1000 + image index), JPEG q{rw.JPEG_Q}. PSNR-Y (dB) against the clean original, 4 px shaved; NIQE "
@@ -371,7 +376,7 @@ def rw_intro(args, cpu: str) -> str:
             "gantools rows (shipped models and `--weights` files, labelled folder/file) run bf16 in this process; "
             f"OpenCV FSRCNN x{scale} (dnn_superres) runs in `{_shown(args.peer_python)}` "
             f"via bench/sr_peers.py with the same threads. Output MP/s: output pixels / wall time of the upscale calls "
-            f"over the table's images ({args.threads} CPU threads, weights loaded and FSRCNN warmed up before the clock "
+            f"over the table's images ({_threads(args.threads, 'CPU ')}, weights loaded and FSRCNN warmed up before the clock "
             f"starts; load average at the end {os.getloadavg()[0]:.1f} on a shared machine: compare speeds within one "
             "run). Means over images.")
 
@@ -414,7 +419,7 @@ def _write(rows: list[dict], args) -> None:
     lines = [
         "# Super-resolution benchmark",
         "",
-        f"`python bench/sr.py` on {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
+        f"`python bench/sr.py` on {platform.processor() or platform.machine()}, {_threads(args.threads)}, torch {torch.__version__}, "
         f"OpenCV peers via `{Path(args.peer_python).name}`. PSNR (dB) / SSIM on Y, `scale` px shaved; LR by Pillow bicubic. "
         "Speed: output megapixels per second upscaling a 256x256 image (plugin call, conversion included). "
         "Peak memory: max RSS of a fresh process upscaling a 4000x3000 image x4 (output alone: 549 MB). "
