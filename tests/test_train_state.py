@@ -22,7 +22,7 @@ from gantools.train.engine import Trainer
 from gantools.train.rundir import RunDir
 from gantools.train.ship import AlreadyShipped, main as ship_main, ship
 from gantools.train.shipped import read_state
-from gantools.train.task import get_task
+from gantools.train.task import AUTO_D_WARMUP, get_task
 
 torch.set_num_threads(1)
 #: non-default architecture options: --init NAME must bring them back without being given
@@ -105,7 +105,7 @@ def test_ship_writes_state_and_init_loads_g_and_d_bit_exactly(run, wdir, data, t
 
     trainer, logs = _trainer(tmp_path, data)  # no --channels, --d-channels, --adv-loss...
     assert {k: trainer.task.opts[k] for k in TINY} == TINY and trainer.task.opts["w_content"] == 0.5
-    assert trainer.config.adv_loss == "hinge"
+    assert trainer.config.adv_loss == "hinge" and trainer.config.d_warmup == 0  # D continues: no warm-up
     _assert_equal(trainer.G.state_dict(), _fp16(ckpt["G_ema"]))
     _assert_equal(trainer.D.state_dict(), _fp16(ckpt["D"]))
     assert all(v.dtype == torch.float32 for v in trainer.D.state_dict().values() if v.is_floating_point())
@@ -140,6 +140,36 @@ def test_init_without_state_says_d_starts_fresh(run, wdir, data, tmp_path) -> No
     fresh = [line for line in logs if "discriminator starts fresh" in line]
     assert len(fresh) == 1 and "no training state" in fresh[0] and "\n" not in fresh[0]
     _assert_equal(trainer.G.state_dict(), RunDir(run).load_checkpoint()["G_ema"])  # shipped in fp32
+
+
+def test_fresh_d_trains_alone_first_and_ship_extends_the_history(run, wdir, data, tmp_path) -> None:
+    """--init with a fresh D: AUTO_D_WARMUP steps by default; during --d-warmup N, G and its EMA stay
+    bit-identical to the shipped generator while D moves; from step N on, G trains. Shipping the
+    continuation over the model it continued sums steps and joins the commands."""
+    lone = tmp_path / "lone" / "export.safetensors"
+    lone.parent.mkdir()
+    shutil.copy(run / "export.safetensors", lone)
+    _ship(run, wdir, export=lone)
+    trainer, logs = _trainer(tmp_path, data, **TINY)
+    assert trainer.config.d_warmup == AUTO_D_WARMUP
+    assert sum("trains alone" in line for line in logs) == 1
+    shipped = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+
+    out = tmp_path / "warm"
+    cfg = make_config("stylize", out=str(out), steps=3, threads=1, workers=1, batch_size=2, init=NAME, d_warmup=2,
+                      checkpoint_every=1, keep=0, sample_every=100, task_options={**data, **TINY})
+    run_training(cfg, log=lambda m: None)
+    c1, c2, c3 = (RunDir(out).load_checkpoint(out / "checkpoints" / f"ckpt-{i:08d}.pt") for i in (1, 2, 3))
+    for c in (c1, c2):
+        _assert_equal(c["G"], shipped)
+        _assert_equal(c["G_ema"], shipped)
+    assert any(not torch.equal(c1["D"][k], c2["D"][k]) for k in c1["D"])  # D steps in the warm-up
+    assert any(not torch.equal(c3["G"][k], shipped[k]) for k in shipped)  # then G does
+    assert json.loads((out / "config.json").read_text())["d_warmup"] == 2
+
+    entry = _ship(out, wdir, export=out / "export.safetensors", force=True)  # continued: one history
+    assert (entry["steps"], entry["images_seen"]) == (2 + 3, 2 * 2 + 3 * 2) and entry["command"].count(" && ") == 1
+    assert entry["state"] and read_state(wdir / entry["state"])[1]["steps"] == "3"
 
 
 def test_init_with_state_not_installed_says_d_starts_fresh(run, wdir, data, tmp_path) -> None:

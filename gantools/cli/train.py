@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from gantools.cli.errors import INTERRUPTED, usage
 from gantools.cli.options import PLATFORM_PANEL, REQUIRED, TRAIN, Param, make_command, option_param, platform
+from gantools.train.task import AUTO_D_WARMUP
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 RUN_PANEL, TRAINING_PANEL, LOG_PANEL = "Run options", "Training options", "Checkpoints and logs"
@@ -78,6 +79,8 @@ ENGINE: tuple[tuple[Param, str], ...] = tuple((p, RUN_PANEL) for p in (
     _engine("lr_g", float, "Generator learning rate.", min=0.0),
     _engine("lr_d", float, "Discriminator learning rate (TTUR).", min=0.0),
     _engine("d_steps", int, "Discriminator steps per generator step.", min=1),
+    _engine("d_warmup", int, "Steps at the start that train only the discriminator, the generator frozen "
+            f"(default: {AUTO_D_WARMUP} when --init starts a fresh discriminator, else 0).", min=0),
     _engine("adv_loss", Literal["ns", "hinge", "lsgan"], "Adversarial loss."),
     _engine("r1_gamma", float, "R1 penalty weight (0 = off).", min=0.0),
     _engine("r1_every", int, "Lazy R1 interval (steps).", min=1),

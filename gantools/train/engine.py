@@ -2,13 +2,17 @@
 
 Per step: the task builds a batch (in worker threads, ahead of time), the generator runs once,
 the discriminator takes ``d_steps`` steps on real vs detached fake (plus lazy R1 when due), then
-the generator steps on the task's weighted losses and the EMA copy is updated. bf16 autocast
+the generator steps on the task's weighted losses and the EMA copy is updated. During the first
+``d_warmup`` steps of a run the generator is frozen and only D steps: a fresh discriminator
+beside a trained generator (``--init``) first learns what that generator makes, instead of
+pushing it with random gradients. bf16 autocast
 and channels_last are used on CPUs with AMX or AVX512-BF16; losses are computed in fp32. Every random draw of step
 ``k`` comes from generators seeded by ``(seed, k)``, so a resumed run continues bit-for-bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -27,7 +31,7 @@ from gantools.train.export import export_generator
 from gantools.train.rundir import CheckpointError, RunDir
 from gantools.train.samples import make_grid
 from gantools.train.shipped import start_from
-from gantools.train.task import TrainConfig, TrainTask
+from gantools.train.task import AUTO_D_WARMUP, TrainConfig, TrainTask
 
 RESUMABLE_CHANGES = ("steps", "time", "threads", "workers", "command")
 
@@ -168,8 +172,14 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.G = self.task.build_generator().to(self.device)
         self.D = self.task.build_discriminator()
+        fresh_d = self.D is not None
         if cfg.init and not self.resume:  # G, and D from a shipped model's training state
-            start_from(self.task, cfg.init, self.G, self.D, log=self.log)
+            fresh_d = fresh_d and not start_from(self.task, cfg.init, self.G, self.D, log=self.log).d_loaded
+        if cfg.d_warmup is None:  # resolved once; config.json keeps the number for --resume
+            cfg.d_warmup = AUTO_D_WARMUP if cfg.init and fresh_d and not self.resume else 0
+            if cfg.d_warmup:
+                self.log(f"the discriminator trains alone for the first {cfg.d_warmup} steps, the generator frozen "
+                         "(--d-warmup 0: from the first step)")
         if self.D is not None:
             self.D = self.D.to(self.device)
         if self.channels_last:
@@ -244,6 +254,7 @@ class Trainer:
             "steps": str(step),
             "images_seen": str(self.images_seen),
             "options": json.dumps(self.task.export_options(), sort_keys=True),  # --init rebuilds the task from them
+            "init": self.config.init or "",  # what the run continued (ship extends that model's history)
             **self.task.export_metadata(),
         }
         export_generator(self.run_dir.export_path, self.task.export_module(self.ema.shadow), name, arch_cfg, meta)
@@ -257,7 +268,9 @@ class Trainer:
     def _step(self, ctx: TrainerContext, batch: dict) -> dict[str, float]:
         cfg = self.config
         logs: dict[str, float] = {}
-        fake = self.task.generate(ctx, batch)
+        frozen = ctx.step < (cfg.d_warmup or 0)  # D warm-up: G neither trains nor needs a graph
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            fake = self.task.generate(ctx, batch)
         if self.D is not None:
             self.D.requires_grad_(True)
             for k in range(cfg.d_steps):
@@ -275,6 +288,8 @@ class Trainer:
                 self.opt_d.step()
             logs.update({f"d_{n}": float(v.detach()) for n, v in terms.items()})
             self.D.requires_grad_(False)
+        if frozen:
+            return logs
         terms = self.task.g_losses(ctx, batch, fake)
         loss_g = sum(terms.values())
         self.opt_g.zero_grad(set_to_none=True)

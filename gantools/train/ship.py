@@ -19,6 +19,10 @@ file, or the file or its state file in the weights folder) is refused with a one
 (exit 2) unless ``--force`` is given; then the files and the manifest entry are replaced, each
 written atomically (:mod:`gantools.image.atomic`): the weights file, its state, then the manifest.
 A forced replacement without a state removes the old model's state file.
+
+A run that continued the model it replaces (``--init NAME``, or ``--init`` of that model's
+file) extends its history: the entry's ``command`` is the old command, ``&&``, the new one, and
+its ``steps`` and ``images_seen`` are the sums.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     if not force:
         _check_free([dest, state_dest], models, task=meta["task"], name=name, scale=scale, file=file)
     training = run_state(export, state, meta, checkpoint)
+    previous = _continued(meta, models, task=meta["task"], name=name, scale=scale)
     if fp16:
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
         save_safetensors(dest, half, {**meta, "storage": "fp16"})
@@ -138,12 +143,28 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
         entry.update(state=state_file(file), state_sha256=sha256_file(state_dest))
     else:
         state_dest.unlink(missing_ok=True)  # (force) the replaced model's state does not fit the new one
+    if previous is not None:  # this run continued the replaced model: one history
+        entry["command"] = f"{previous.get('command', '')} && {entry['command']}"
+        entry["steps"] = int(previous.get("steps", 0)) + int(meta.get("steps", 0))
+        entry["images_seen"] = int(previous.get("images_seen", 0)) + int(meta.get("images_seen", 0))
     models = [b for b in models if not _clashes(b, task=meta["task"], name=name, scale=scale, file=file)]
     models.append("".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items()))
     text = SEPARATOR.join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]])
     write_atomic(manifest, text.encode())
     cached_manifest.cache_clear()
     return entry
+
+
+def _continued(meta: dict[str, str], models: list[str], *, task: str, name: str, scale: object) -> dict | None:
+    """The manifest entry of the model ``task`` + ``name`` (+ ``scale``) when the export's run
+    continued it (``init`` is its name, or a file with its sha256), else None."""
+    init = meta.get("init", "")
+    for block in models if init else []:
+        old = tomllib.loads(block)
+        if _same_model(old, task, name, scale):
+            by_file = Path(init).is_file() and sha256_file(init) == old.get("sha256")
+            return old if init == old.get("name") or by_file else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

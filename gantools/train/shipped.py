@@ -19,13 +19,15 @@ training needs besides the generator:
   exports its manifest keys that are task options: ``scale``, ``mode``, ``resolution``); given
   flags win.
 * :func:`start_from` (used by the engine): loads the generator and, when the shipped model has a
-  state, the discriminator (cast to float32). No state: a one-line notice that D starts fresh.
+  state, the discriminator (cast to float32). No state: a one-line notice that D starts fresh
+  (the engine then trains D alone for its first steps, ``--d-warmup``).
   A state whose D does not fit the task's D (the task's ``build_discriminator`` with other
   options): ``ValueError``, one line naming those options.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ class InitSource:
     state: Path | None = None  # None: no state shipped, or not installed
     options: dict[str, Any] = field(default_factory=dict)  # the shipped run's task options
     settings: dict[str, Any] = field(default_factory=dict)  # the shipped run's SETTINGS
+    d_loaded: bool = False  # start_from loaded a discriminator from the state
 
     @property
     def label(self) -> str:
@@ -237,7 +240,7 @@ def start_from(task: "TrainTask", ref: str, G: "torch.nn.Module", D: "torch.nn.M
                          f"{_mismatch(task, D, d_state, src)}; drop those options to continue the shipped model")
     D.load_state_dict(d_state)
     log(f"initialised discriminator from {src.state} (step {meta.get('steps', '?')})")
-    return src
+    return dataclasses.replace(src, d_loaded=True)
 
 
 def _load_generator(G: "torch.nn.Module", path: Path) -> str:

@@ -65,6 +65,10 @@ class StepContext(Protocol):
         """Move a batch tensor to the device (channels_last on bf16 CPU)."""
 
 
+#: ``--d-warmup`` when not given and ``--init`` starts a fresh discriminator beside a trained generator
+AUTO_D_WARMUP = 200
+
+
 @dataclass
 class TrainConfig:
     """Engine settings; every field is saved in the run's ``config.json``.
@@ -89,6 +93,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # or "cosine" (over `steps`)
     warmup: int = 0
     d_steps: int = 1
+    d_warmup: int | None = None  # steps that train D alone; None: AUTO_D_WARMUP after --init with a fresh D, else 0
     adv_loss: str = "ns"
     r1_gamma: float = 0.0
     r1_every: int = 16
