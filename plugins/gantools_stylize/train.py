@@ -5,7 +5,8 @@ Two modes (``--mode``; by default ``painting`` for up to 5 style images, else ``
 * ``painting``: a PatchGAN discriminator with spectral norm sees crops of the style image(s) at
   several scales against crops of G(photo). Content is kept by losses that need no pretrained
   network (see :mod:`.losses`): L1 on blurred, normalised luminance, Sobel-gradient L1 and
-  matching of D's feature statistics. ``--cycle`` adds a painting -> photo generator and a cycle
+  matching of D's feature statistics; style is also pulled in directly by a sliced Wasserstein
+  distance between output and style-crop patches (``--w-patch``, both modes). ``--cycle`` adds a painting -> photo generator and a cycle
   loss (G is then a :class:`~.pair.GeneratorPair`).
 * ``domain``: CycleGAN-style unpaired training between the content photos and a folder of
   paintings: two generators (a ``GeneratorPair``), two discriminators (a
@@ -64,6 +65,8 @@ class StylizeTask(TrainTask):
         Option("w_content", float, 1.0, "blurred-luminance content weight (painting mode)", min=0.0),
         Option("w_edge", float, 0.25, "luminance-gradient content weight (painting mode)", min=0.0),
         Option("content_sigma", float, 2.0, "Gaussian blur (px) before the content losses", min=0.0, max=16.0),
+        Option("w_patch", float, 5.0, "sliced Wasserstein weight: 8x8 RGB and band-pass patches of G(photo) vs the "
+               "style crops", min=0.0),
         Option("w_fm", float, 10.0, "D feature-statistics matching weight", min=0.0),
         Option("w_cycle", float, 10.0, "cycle-consistency weight (domain mode, or --cycle)", min=0.0),
         Option("w_identity", float, 5.0, "identity weight (domain mode)", min=0.0),
@@ -196,6 +199,8 @@ class StylizeTask(TrainTask):
         terms = {"adv": o["w_adv"] * adv}
         if o["w_fm"] > 0:
             terms["fm"] = o["w_fm"] * fm
+        if o["w_patch"] > 0:
+            terms["patch"] = o["w_patch"] * L.patch_swd_loss(fake["fake"], painting)
         if self.mode == "painting":
             if o["w_content"] > 0:
                 terms["content"] = o["w_content"] * L.content_loss(fake["fake"], photo, o["content_sigma"])
