@@ -19,6 +19,7 @@ import torch
 import gantools.weights as weights
 from gantools.train.api import make_config, run_training
 from gantools.train.engine import Trainer
+from gantools.train.export import read_export, save_safetensors
 from gantools.train.rundir import RunDir
 from gantools.train.ship import AlreadyShipped, main as ship_main, ship
 from gantools.train.shipped import read_state
@@ -228,3 +229,23 @@ def test_generator_part_loads_from_a_slim_export(tmp_path) -> None:
     _assert_equal(target.ba.state_dict(), fresh_ba)
     with pytest.raises(ValueError, match="do not fit"):
         _load_generator(GeneratorPair("stylenet", {"base_channels": 16, "n_res": 1}), path)
+
+
+def test_a_slimmed_pair_export_ships_with_its_runs_state(data, wdir, tmp_path) -> None:
+    """The ab half of a pair (python -m gantools_stylize.pair) is still the run's generator: ship
+    writes the run's D state beside it; a slim export whose weights differ is refused."""
+    from gantools_stylize.pair import slim_export
+
+    out = tmp_path / "pair"
+    cfg = make_config("stylize", out=str(out), steps=1, threads=1, workers=1, batch_size=2, sample_every=100,
+                      task_options={**data, **TINY, "cycle": True, "style_name": NAME})
+    run_training(cfg, log=lambda m: None)
+    slim = slim_export(str(out / "export.safetensors"), str(out / "slim.safetensors"))
+    entry = _ship(out, wdir, export=slim)
+    d_state, _ = read_state(wdir / entry["state"])
+    _assert_equal(d_state, _fp16(RunDir(out).load_checkpoint()["D"]))
+
+    state, meta = read_export(slim)
+    save_safetensors(out / "other.safetensors", {k: v + 1 for k, v in state.items()}, meta)
+    with pytest.raises(ValueError, match="its generator differs"):
+        _ship(out, wdir, export=out / "other.safetensors", force=True)

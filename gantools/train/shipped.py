@@ -119,10 +119,10 @@ def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], expor
 
     The checkpoint is ``checkpoint`` or the run's ``checkpoints/ckpt-<steps>.pt`` beside the export;
     None when there is no such file (the export is not in a run folder). ``ValueError`` when the
-    checkpoint is not the one the export was written with (task, step or generator differ).
+    checkpoint is not the one the export was written with (task, step or generator differ). A
+    slimmed export (one child of the run's generator, e.g. ``python -m gantools_stylize.pair``)
+    belongs to its run's checkpoint too.
     """
-    import torch
-
     from gantools.train.rundir import RunDir
 
     run = RunDir(Path(export).parent)
@@ -134,8 +134,7 @@ def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], expor
     if ckpt.get("task") != export_meta.get("task") or int(ckpt.get("step", -1)) != steps:
         raise ValueError(f"{path}: checkpoint of {ckpt.get('task')!r} step {ckpt.get('step')}, but the export "
                          f"is {export_meta.get('task')!r} step {steps}: not the run of this export")
-    ema = ckpt.get("G_ema", {})
-    if set(ema) != set(export_state) or not all(torch.equal(ema[k].to(v.dtype), v) for k, v in export_state.items()):
+    if not _same_generator(ckpt.get("G_ema", {}), export_state):
         raise ValueError(f"{path}: its generator differs from {export}: not the checkpoint of this export")
     config = run.read_config() if run.config_path.exists() else {}
     meta = {
@@ -147,6 +146,19 @@ def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], expor
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     return dict(ckpt.get("D") or {}), meta
+
+
+def _same_generator(ema: dict[str, "torch.Tensor"], export_state: dict[str, "torch.Tensor"]) -> bool:
+    """True when ``export_state`` is the checkpoint's EMA generator, or one child of it (a slimmed
+    export such as the ``ab`` half of a generator pair; see :func:`_load_generator`)."""
+    import torch
+
+    prefixes = [""] + sorted({k.split(".", 1)[0] + "." for k in ema if "." in k})
+    for p in prefixes:
+        part = {k[len(p):]: v for k, v in ema.items() if k.startswith(p)}
+        if set(part) == set(export_state):
+            return all(torch.equal(part[k].to(v.dtype), v) for k, v in export_state.items())
+    return False
 
 
 def _run_options(task: str, given: dict[str, Any], export_meta: dict[str, str]) -> dict[str, Any]:
