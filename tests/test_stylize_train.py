@@ -90,7 +90,7 @@ def test_patch_swd_loss_is_the_sliced_wasserstein_distance_of_the_patches() -> N
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first
 
 
 def test_painting_mode_trains_and_exports(tmp_path) -> None:
