@@ -176,6 +176,9 @@ def test_export_has_metadata(tmp_path) -> None:
     assert meta["command"] == "gantools train toy" and "date" in meta
     assert set(state) == set(toy_task.mlp(8, 2, 128).state_dict())
 
+    run_training(_cfg(tmp_path, 3, command="gantools train toy --resume"), resume=True, log=lambda m: None)
+    assert read_export(tmp_path / "export.safetensors")[1]["command"] == "gantools train toy && gantools train toy --resume"
+
 
 def test_resume_errors(tmp_path) -> None:
     run_training(_cfg(tmp_path, 2), log=lambda m: None)

@@ -151,6 +151,8 @@ class Trainer:
             saved.pop("arch", None)
             merged = {**saved, **{k: getattr(config, k) for k in RESUMABLE_CHANGES if getattr(config, k) is not None}}
             merged["betas"] = tuple(merged["betas"])
+            if saved.get("command") and config.command:  # the run's history: every invocation, in order
+                merged["command"] = f"{saved['command']} && {config.command}"
             config = TrainConfig(**merged)
         elif self.run_dir.checkpoints():
             raise CheckpointError(f"{config.out}: already holds a run; continue it with --resume or pick another --out")
