@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # numpy is imported where it is used: `gantools --help` reads
     import numpy as np
 
 METHODS = ("pca", "sefa")
-DEFAULT_METHOD = "pca"
+DEFAULT_METHOD = "sefa"
 #: Mapped latents used for PCA and for the scales: seeds SAMPLE_SEED .. SAMPLE_SEED + SAMPLES - 1.
 SAMPLES = 4096
 SAMPLE_SEED = 10_000
