@@ -21,7 +21,10 @@ Numbers (``gantools_stylize.metrics``):
   (a folder of paintings) this is the measure; its floor, N paintings of the folder held out and
   measured against the rest the same way, is printed beside it;
 * the same numbers for a Reinhard colour transfer (Lab mean/std) on the held-out photos;
-* with ``--speed``: output megapixels per second, fp32 and bf16, at ``--threads`` (default 1).
+* with ``--speed``: output megapixels per second, fp32 and bf16, at ``--threads`` (default 1);
+* training (item 4's timings): steps, images seen, wall-clock minutes and torch threads of the
+  model's run, from its export's metadata (exports since 2026-12-07 record them; a shipped model
+  that continued training shows its manifest's summed steps and the last run's minutes).
 
 Targets on held-out photos, every shipped style: content SSIM >= 0.5, colour ratio <= 0.6, texture
 ratio <= 0.6; domain styles: pooled colour <= 0.5, pooled texture <= 0.4. The style image of a
@@ -64,6 +67,7 @@ class Model:
     source: str
     mode: str
     reference: Row | None = None  # domain styles: how the folder's own paintings score
+    meta: dict | None = None  # the weights' export metadata (steps, images_seen, wall_seconds, threads)
 
 
 @dataclass
@@ -132,18 +136,19 @@ def find_style(source: str) -> list[Path]:
 
 
 def models_from_args(args: argparse.Namespace) -> list[Model]:
-    if args.weights:
-        from gantools.checkpoint import read_state_dict
+    from gantools.checkpoint import read_state_dict
 
+    if args.weights:
         out = []
         for w in args.weights:
             _, meta = read_state_dict(w)
             label = f"{meta.get('style', Path(w).stem)} ({Path(w).name})"
-            out.append(Model(label, {"weights": w}, meta.get("source", ""), meta.get("mode", "?")))
+            out.append(Model(label, {"weights": w}, meta.get("source", ""), meta.get("mode", "?"), meta=meta))
         return out
     from gantools.weights import shipped
 
-    models = [Model(m.name, {"style": m.name}, str(m.extra.get("source", "")), str(m.extra.get("mode", "painting")))
+    models = [Model(m.name, {"style": m.name}, str(m.extra.get("source", "")), str(m.extra.get("mode", "painting")),
+                    meta={**read_state_dict(m.path)[1], **{k: str(m.extra[k]) for k in ("steps", "images_seen") if k in m.extra}})
               for m in shipped("stylize")]
     if not models:
         raise SystemExit("error: no shipped styles yet; benchmark exports with --weights FILE")
@@ -323,6 +328,13 @@ def markdown(results: list[Result], args: argparse.Namespace) -> str:
         lines += [f"| {label} | {fmt(r.mp_fp32, 2)} | {fmt(r.mp_bf16, 2)} |" for label, r in speeds]
     else:
         lines.append("Not measured this session (run with `--speed`).")
+    lines += ["", "## Training (item 4's timings)", "",
+              "| style | steps | images seen | wall-clock min (last run) | threads |", "|---|---|---|---|---|"]
+    for res in results:
+        m = res.model.meta or {}
+        wall = f"{int(m['wall_seconds']) / 60:.0f}" if m.get("wall_seconds") else "-"
+        lines.append(f"| {res.model.label} | {m.get('steps', '-')} | {m.get('images_seen', '-')} | {wall} "
+                     f"| {m.get('threads', '-')} |")
     lines += ["", f"Command: `python bench/style.py {' '.join(sys.argv[1:])}`", ""]
     return "\n".join(lines)
 

@@ -175,9 +175,14 @@ def test_export_has_metadata(tmp_path) -> None:
     assert meta["task"] == "toy" and meta["arch"] == "toy-mlp" and meta["steps"] == "2"
     assert meta["command"] == "gantools train toy" and "date" in meta
     assert set(state) == set(toy_task.mlp(8, 2, 128).state_dict())
+    assert meta["threads"] == "1" and 0 <= int(meta["train_seconds"]) <= int(meta["wall_seconds"])
 
+    ckpt = RunDir(tmp_path).checkpoints()[-1]  # an earlier invocation that ran 1000 s: the clock continues
+    torch.save({**torch.load(ckpt, weights_only=True), "wall_seconds": 1000.0}, ckpt)
     run_training(_cfg(tmp_path, 3, command="gantools train toy --resume"), resume=True, log=lambda m: None)
-    assert read_export(tmp_path / "export.safetensors")[1]["command"] == "gantools train toy && gantools train toy --resume"
+    meta = read_export(tmp_path / "export.safetensors")[1]
+    assert meta["command"] == "gantools train toy && gantools train toy --resume"
+    assert int(meta["wall_seconds"]) >= 1000
 
 
 def test_resume_errors(tmp_path) -> None:

@@ -100,7 +100,7 @@ def test_ship_writes_state_and_init_loads_g_and_d_bit_exactly(run, wdir, data, t
     (m,) = weights.manifest()
     assert m.state_sha256 == weights.sha256_file(state_path) and m.sha256 == weights.sha256_file(wdir / m.file)
     ckpt = RunDir(run).load_checkpoint(run / "checkpoints" / "ckpt-00000002.pt")
-    tensors, meta = read_state(state_path)
+    meta = read_state(state_path).meta
     assert json.loads(meta["settings"])["adv_loss"] == "hinge" and meta["steps"] == "2"
     assert meta["generator_sha256"] == m.sha256
 
@@ -170,7 +170,7 @@ def test_fresh_d_trains_alone_first_and_ship_extends_the_history(run, wdir, data
 
     entry = _ship(out, wdir, export=out / "export.safetensors", force=True)  # continued: one history
     assert (entry["steps"], entry["images_seen"]) == (2 + 3, 2 * 2 + 3 * 2) and entry["command"].count(" && ") == 1
-    assert entry["state"] and read_state(wdir / entry["state"])[1]["steps"] == "3"
+    assert entry["state"] and read_state(wdir / entry["state"]).meta["steps"] == "3"
 
 
 def test_init_with_state_not_installed_says_d_starts_fresh(run, wdir, data, tmp_path) -> None:
@@ -242,10 +242,39 @@ def test_a_slimmed_pair_export_ships_with_its_runs_state(data, wdir, tmp_path) -
     run_training(cfg, log=lambda m: None)
     slim = slim_export(str(out / "export.safetensors"), str(out / "slim.safetensors"))
     entry = _ship(out, wdir, export=slim)
-    d_state, _ = read_state(wdir / entry["state"])
+    d_state = read_state(wdir / entry["state"]).d
     _assert_equal(d_state, _fp16(RunDir(out).load_checkpoint()["D"]))
 
     state, meta = read_export(slim)
     save_safetensors(out / "other.safetensors", {k: v + 1 for k, v in state.items()}, meta)
     with pytest.raises(ValueError, match="its generator differs"):
         _ship(out, wdir, export=out / "other.safetensors", force=True)
+
+
+def test_a_domain_style_ships_its_painting_d_and_reverse_generator(data, wdir, tmp_path) -> None:
+    """``--d-part painting`` of a slimmed domain pair: the state holds the painting-side D and the
+    painting -> photo generator (EMA) the slim weights lack; ``--init`` loads both, the photo-side
+    D starts fresh and warms up."""
+    from gantools_stylize.pair import slim_export
+
+    out = tmp_path / "domain"
+    cfg = make_config("stylize", out=str(out), steps=1, threads=1, workers=1, batch_size=2, sample_every=100,
+                      task_options={**data, **TINY, "mode": "domain", "style_name": NAME})
+    run_training(cfg, log=lambda m: None)
+    slim = slim_export(str(out / "export.safetensors"), str(out / "slim.safetensors"))
+    with pytest.raises(ValueError, match=r"no part 'photos' \(its parts: painting, photo\)"):
+        _ship(out, wdir, export=slim, d_parts=["photos"])
+    entry = _ship(out, wdir, export=slim, d_parts=["painting"])
+    ckpt = RunDir(out).load_checkpoint()
+    st = read_state(wdir / entry["state"])
+    _assert_equal(st.d, _fp16({k: v for k, v in ckpt["D"].items() if k.startswith("painting.")}))
+    _assert_equal(st.g, _fp16({k: v for k, v in ckpt["G_ema"].items() if k.startswith("ba.")}))
+
+    trainer, logs = _trainer(tmp_path, data, mode="domain")
+    G, D = trainer.G.state_dict(), trainer.D.state_dict()
+    ema = ckpt["G_ema"]
+    _assert_equal(G, {k: (_fp16({k: v})[k] if k.startswith("ba.") else v) for k, v in ema.items()})
+    _assert_equal({k: v for k, v in D.items() if k.startswith("painting.")}, st.d)
+    assert not any(torch.equal(D[k], ckpt["D"][k]) for k in D if k.startswith("photo.") and D[k].numel() > 1)
+    assert trainer.config.d_warmup == AUTO_D_WARMUP
+    assert any("part(s) photo: not shipped, they start fresh" in line for line in logs), logs

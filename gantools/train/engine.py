@@ -195,7 +195,9 @@ class Trainer:
         self.ema = EMA(self.G, cfg.ema_decay)
         self.augment = DiffAugment(cfg.augment) if cfg.augment else None
         self.images_seen = 0
-        self.train_seconds = 0.0
+        self.train_seconds = 0.0  # in the steps themselves
+        self.wall_before = 0.0  # wall-clock seconds of earlier invocations (--resume)
+        self.started = time.monotonic()
         step = 0
         if self.resume:
             step = self._load(self.checkpoint_path)
@@ -214,6 +216,7 @@ class Trainer:
             "step": step,
             "images_seen": self.images_seen,
             "train_seconds": self.train_seconds,
+            "wall_seconds": self.wall_seconds,
             "G": self.G.state_dict(),
             "G_ema": self.ema.state_dict(),
             "D": self.D.state_dict() if self.D is not None else {},
@@ -243,7 +246,13 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not match this run's architecture: {first}") from None
         self.images_seen = int(state["images_seen"])
         self.train_seconds = float(state["train_seconds"])
+        self.wall_before = float(state.get("wall_seconds", self.train_seconds))
         return int(state["step"])
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall-clock seconds of this run so far, every invocation (set-up, data, samples included)."""
+        return self.wall_before + time.monotonic() - self.started
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, step: int) -> None:
@@ -257,6 +266,8 @@ class Trainer:
             "images_seen": str(self.images_seen),
             "options": json.dumps(self.task.export_options(), sort_keys=True),  # --init rebuilds the task from them
             "init": self.config.init or "",  # what the run continued (ship extends that model's history)
+            "wall_seconds": f"{self.wall_seconds:.0f}", "train_seconds": f"{self.train_seconds:.0f}",
+            "threads": str(torch.get_num_threads()),
             **self.task.export_metadata(),
         }
         export_generator(self.run_dir.export_path, self.task.export_module(self.ema.shadow), name, arch_cfg, meta)

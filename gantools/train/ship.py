@@ -10,7 +10,8 @@ export's metadata and adds the sha256 of the copied file. Task keys that select 
 
 When the export lies in its run folder with the checkpoint of the same step (or ``--checkpoint``
 names it), the model's **training state** is shipped too: ``state/<stem>.d.safetensors`` (the
-discriminator in float16, the run's options and adversarial settings; see
+discriminator in float16 (``--d-part NAME``: only that part of it), the generator's parts a
+slimmed export leaves out, the run's options and adversarial settings; see
 :mod:`gantools.train.shipped`), recorded as ``state`` and ``state_sha256`` in the entry. The
 state folder is not packed into the wheel. ``gantools train TASK --init NAME`` continues from both.
 
@@ -28,6 +29,7 @@ its ``steps`` and ``images_seen`` are the sums.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -93,7 +95,8 @@ def _check_free(dests: list[Path], models: list[str], *, task: str, name: str, s
 
 def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str | None = None,
          weights_dir: str | Path = "weights", fp16: bool = False, force: bool = False,
-         checkpoint: str | Path | None = None, teacher_terms: str | None = None) -> dict:
+         checkpoint: str | Path | None = None, teacher_terms: str | None = None,
+         d_parts: list[str] | None = None) -> dict:
     """Copy ``export`` to ``weights_dir/file`` (and its training state) and write its manifest entry.
 
     Returns the entry (with ``state`` when a state was shipped). ``fp16`` stores the generator's
@@ -104,9 +107,11 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     ``force``: then the files and the clashing entries are replaced. ``ValueError`` when
     ``export`` is not a gantools export or ``checkpoint`` is not the run's checkpoint of it.
     A distilled model (an export with ``teacher`` metadata) records its teacher and
-    ``teacher_terms`` (the teacher's licence, required for such a model).
+    ``teacher_terms`` (the teacher's licence, required for such a model). ``d_parts``: ship only
+    these children of the discriminator (e.g. ``["painting"]`` of a domain style's pair: a smaller
+    state; the others start fresh when training continues).
     """
-    from gantools.train.shipped import run_state, write_state
+    from gantools.train.shipped import keep_parts, run_state, write_state
 
     state, meta = read_export(export)
     if meta.get("teacher") and not teacher_terms:
@@ -119,6 +124,8 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     if not force:
         _check_free([dest, state_dest], models, task=meta["task"], name=name, scale=scale, file=file)
     training = run_state(export, state, meta, checkpoint)
+    if training is not None and d_parts:
+        training = dataclasses.replace(training, d=keep_parts(training.d, d_parts))
     previous = _continued(meta, models, task=meta["task"], name=name, scale=scale)
     if fp16:
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
@@ -137,9 +144,9 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     if meta.get("teacher"):
         entry.update(teacher=meta["teacher"], teacher_terms=teacher_terms)
     if training is not None:
-        d_state, state_meta = training
+        meta_out = {**training.meta, "generator": file, "generator_sha256": str(entry["sha256"])}
         state_dest.parent.mkdir(parents=True, exist_ok=True)
-        write_state(state_dest, d_state, {**state_meta, "generator": file, "generator_sha256": str(entry["sha256"])})
+        write_state(state_dest, dataclasses.replace(training, meta=meta_out))
         entry.update(state=state_file(file), state_sha256=sha256_file(state_dest))
     else:
         state_dest.unlink(missing_ok=True)  # (force) the replaced model's state does not fit the new one
@@ -180,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="replace a model or file that is already shipped")
     ap.add_argument("--checkpoint", help="the run's checkpoint of the export's step, for the training state "
                     "(default: checkpoints/ckpt-<steps>.pt beside the export)")
+    ap.add_argument("--d-part", action="append", dest="d_parts", metavar="NAME",
+                    help="ship only this part of the discriminator (repeatable; e.g. painting for a domain style)")
     ap.add_argument("--weights-dir", default=str(Path(__file__).resolve().parents[2] / "weights"))
     args = ap.parse_args(argv)
     try:
         entry = ship(args.export, name=args.name, file=args.file, terms=args.terms, dataset=args.dataset,
                      weights_dir=args.weights_dir, fp16=args.fp16, force=args.force, checkpoint=args.checkpoint,
-                     teacher_terms=args.teacher_terms)
+                     teacher_terms=args.teacher_terms, d_parts=args.d_parts)
     except (OSError, ValueError, CheckpointError) as exc:  # AlreadyShipped, missing or foreign export or checkpoint
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

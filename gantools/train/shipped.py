@@ -4,7 +4,11 @@ A shipped model's **training state** (``weights/state/<stem>.d.safetensors``, li
 manifest with its sha256, not packed into the wheel) holds what continuing its adversarial
 training needs besides the generator:
 
-* tensors ``D.<key>``: the discriminator's state dict (float16; none for a task without D),
+* tensors ``D.<key>``: the discriminator's state dict (float16; none for a task without D), or
+  some of its children (``ship --d-part``: e.g. only the painting-side D of a domain style; the
+  others then start fresh and warm up),
+* tensors ``G.<key>``: the generator's parts that the shipped weights leave out (float16; e.g. the
+  painting -> photo half of a domain style whose weights are only its photo -> painting half),
 * metadata: ``format`` (``gantools-train-state-1``), ``task``, ``generator`` (the weights file)
   and ``generator_sha256`` (the state belongs to that file only), ``options`` (JSON: every task
   option of the run, resolved), ``settings`` (JSON: the engine's adversarial settings
@@ -18,9 +22,10 @@ training needs besides the generator:
   state; without one, the options recorded in the generator's export metadata, and for older
   exports its manifest keys that are task options: ``scale``, ``mode``, ``resolution``); given
   flags win.
-* :func:`start_from` (used by the engine): loads the generator and, when the shipped model has a
-  state, the discriminator (cast to float32). No state: a one-line notice that D starts fresh
-  (the engine then trains D alone for its first steps, ``--d-warmup``).
+* :func:`start_from` (used by the engine): loads the generator (with the state's ``G.`` parts)
+  and, when the shipped model has a state, the discriminator (cast to float32). No state, or only
+  some of D's children in it: a one-line notice that D (or those children) starts fresh (the
+  engine then trains D alone for its first steps, ``--d-warmup``).
   A state whose D does not fit the task's D (the task's ``build_discriminator`` with other
   options): ``ValueError``, one line naming those options.
 """
@@ -46,6 +51,17 @@ FORMAT = "gantools-train-state-1"
 #: engine settings a state records and ``--init NAME`` takes from it unless given
 SETTINGS = ("adv_loss", "augment", "r1_gamma", "r1_every")
 D_PREFIX = "D."
+G_PREFIX = "G."
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """A training state's tensors (float32) and metadata: ``d`` the discriminator's state dict (or
+    some of its children's), ``g`` the generator's entries the shipped weights lack (may be empty)."""
+
+    d: dict[str, "torch.Tensor"]
+    g: dict[str, "torch.Tensor"]
+    meta: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -67,25 +83,29 @@ class InitSource:
 
 
 # -- state files ---------------------------------------------------------------------------
-def write_state(path: str | Path, d_state: dict[str, "torch.Tensor"], meta: dict[str, str]) -> Path:
-    """Write a state file: ``d_state`` as float16 ``D.*`` tensors, ``meta`` plus ``format`` (atomic).
-
-    ``ValueError`` when a finite float does not fit float16.
+def write_state(path: str | Path, state: TrainState) -> Path:
+    """Write a state file: ``state.d`` as float16 ``D.*`` tensors, ``state.g`` as ``G.*``, its
+    metadata plus ``format`` (atomic). ``ValueError`` when a finite float does not fit float16.
     """
-    import torch
-
     from gantools.train.export import save_safetensors
 
-    tensors = {}
-    for k, v in d_state.items():
+    tensors = {**_half(state.d, D_PREFIX), **_half(state.g, G_PREFIX)}
+    return save_safetensors(path, tensors, {**state.meta, "format": FORMAT})
+
+
+def _half(tensors: dict[str, "torch.Tensor"], prefix: str) -> dict[str, "torch.Tensor"]:
+    import torch
+
+    out = {}
+    for k, v in tensors.items():
         v = v.detach().cpu()
         if v.is_floating_point():
             half = v.to(torch.float16)
             if not torch.isfinite(half).all() and torch.isfinite(v).all():
-                raise ValueError(f"discriminator tensor {k!r} does not fit float16")
+                raise ValueError(f"tensor {prefix}{k} does not fit float16")
             v = half
-        tensors[D_PREFIX + k] = v
-    return save_safetensors(path, tensors, {**meta, "format": FORMAT})
+        out[prefix + k] = v
+    return out
 
 
 def read_state_meta(path: str | Path) -> dict[str, str]:
@@ -102,20 +122,34 @@ def read_state_meta(path: str | Path) -> dict[str, str]:
     return meta
 
 
-def read_state(path: str | Path) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
-    """The discriminator's state dict (float32) and the metadata of a state file."""
+def read_state(path: str | Path) -> TrainState:
+    """A state file's tensors (floats as float32) and metadata."""
     from safetensors.torch import load_file
 
     meta = read_state_meta(path)
     tensors = load_file(str(path))
-    d = {k[len(D_PREFIX):]: (v.float() if v.is_floating_point() else v)
-         for k, v in tensors.items() if k.startswith(D_PREFIX)}
-    return d, meta
+
+    def part(prefix: str) -> dict[str, "torch.Tensor"]:
+        return {k[len(prefix):]: (v.float() if v.is_floating_point() else v)
+                for k, v in tensors.items() if k.startswith(prefix)}
+
+    return TrainState(part(D_PREFIX), part(G_PREFIX), meta)
+
+
+def keep_parts(d_state: dict[str, "torch.Tensor"], parts: list[str]) -> dict[str, "torch.Tensor"]:
+    """The entries of ``d_state`` under the children ``parts`` (e.g. ``["painting"]`` of a
+    discriminator pair). ``ValueError`` naming the children there are when one has no entries."""
+    children = sorted({k.split(".", 1)[0] for k in d_state if "." in k})
+    for p in parts:
+        if p not in children:
+            raise ValueError(f"the discriminator has no part {p!r} (its parts: {', '.join(children) or 'none'})")
+    return {k: v for k, v in d_state.items() if k.split(".", 1)[0] in parts}
 
 
 def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], export_meta: dict[str, str],
-              checkpoint: str | Path | None = None) -> tuple[dict[str, "torch.Tensor"], dict[str, str]] | None:
-    """The training state of a run's export: D and metadata from the checkpoint of the export's step.
+              checkpoint: str | Path | None = None) -> TrainState | None:
+    """The training state of a run's export: D, the parts of the EMA generator a slimmed export
+    left out, and metadata, from the checkpoint of the export's step.
 
     The checkpoint is ``checkpoint`` or the run's ``checkpoints/ckpt-<steps>.pt`` beside the export;
     None when there is no such file (the export is not in a run folder). ``ValueError`` when the
@@ -134,7 +168,8 @@ def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], expor
     if ckpt.get("task") != export_meta.get("task") or int(ckpt.get("step", -1)) != steps:
         raise ValueError(f"{path}: checkpoint of {ckpt.get('task')!r} step {ckpt.get('step')}, but the export "
                          f"is {export_meta.get('task')!r} step {steps}: not the run of this export")
-    if not _same_generator(ckpt.get("G_ema", {}), export_state):
+    rest = _generator_rest(ckpt.get("G_ema", {}), export_state)
+    if rest is None:
         raise ValueError(f"{path}: its generator differs from {export}: not the checkpoint of this export")
     config = run.read_config() if run.config_path.exists() else {}
     meta = {
@@ -145,20 +180,23 @@ def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], expor
         "command": str(config.get("command", export_meta.get("command", ""))),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
-    return dict(ckpt.get("D") or {}), meta
+    return TrainState(dict(ckpt.get("D") or {}), rest, meta)
 
 
-def _same_generator(ema: dict[str, "torch.Tensor"], export_state: dict[str, "torch.Tensor"]) -> bool:
-    """True when ``export_state`` is the checkpoint's EMA generator, or one child of it (a slimmed
-    export such as the ``ab`` half of a generator pair; see :func:`_load_generator`)."""
+def _generator_rest(ema: dict[str, "torch.Tensor"], export_state: dict[str, "torch.Tensor"]) -> dict | None:
+    """The entries of the checkpoint's EMA generator that ``export_state`` leaves out: ``{}`` when it
+    is the whole generator, the other children when it is one child of it (a slimmed export such as
+    the ``ab`` half of a generator pair; see :func:`_load_generator`); None when it is neither."""
     import torch
 
     prefixes = [""] + sorted({k.split(".", 1)[0] + "." for k in ema if "." in k})
     for p in prefixes:
         part = {k[len(p):]: v for k, v in ema.items() if k.startswith(p)}
         if set(part) == set(export_state):
-            return all(torch.equal(part[k].to(v.dtype), v) for k, v in export_state.items())
-    return False
+            if not all(torch.equal(part[k].to(v.dtype), v) for k, v in export_state.items()):
+                return None
+            return {k: v for k, v in ema.items() if not k.startswith(p)} if p else {}
+    return None
 
 
 def _run_options(task: str, given: dict[str, Any], export_meta: dict[str, str]) -> dict[str, Any]:
@@ -232,27 +270,61 @@ def start_from(task: "TrainTask", ref: str, G: "torch.nn.Module", D: "torch.nn.M
     """
     src = resolve_init(task.config.task, ref, task.opts)
     part = _load_generator(G, src.weights)
-    if part:
+    state = read_state(src.state) if src.state is not None else None
+    if part and state is not None and state.g:
+        _load_rest(G, state.g, src.state)
+        log(f"initialised generator part {part} from {src.label}, the rest from {src.state}")
+    elif part:
         log(f"initialised generator part {part} from {src.label}; the rest of the generator starts fresh")
     else:
         log(f"initialised generator from {src.label}")
     if D is None:
         return src
-    if src.state is None:
+    if state is None:
         why = ("not a shipped model" if src.model is None else "none shipped" if not src.model.state
                else "not installed (weights/state/ is in a source checkout)")
         log(f"{src.label}: no training state ({why}): the discriminator starts fresh")
         return src
-    d_state, meta = read_state(src.state)
-    if not d_state:
+    if not state.d:
         log(f"{src.label}: its run trained no discriminator: the discriminator starts fresh")
         return src
-    if _shapes(D.state_dict()) != _shapes(d_state):
+    mine = _shapes(D.state_dict())
+    theirs = _shapes(state.d)
+    step = state.meta.get("steps", "?")
+    if mine == theirs:
+        D.load_state_dict(state.d)
+        log(f"initialised discriminator from {src.state} (step {step})")
+        return dataclasses.replace(src, d_loaded=True)
+    fresh = _fresh_children(mine, theirs)
+    if fresh is None:
         raise ValueError(f"{src.state}: the shipped discriminator does not fit this run's: "
-                         f"{_mismatch(task, D, d_state, src)}; drop those options to continue the shipped model")
-    D.load_state_dict(d_state)
-    log(f"initialised discriminator from {src.state} (step {meta.get('steps', '?')})")
-    return dataclasses.replace(src, d_loaded=True)
+                         f"{_mismatch(task, D, state.d, src)}; drop those options to continue the shipped model")
+    D.load_state_dict(state.d, strict=False)
+    log(f"initialised discriminator from {src.state} (step {step}) but its part(s) {', '.join(fresh)}: "
+        "not shipped, they start fresh")
+    return src
+
+
+def _fresh_children(mine: dict[str, tuple], theirs: dict[str, tuple]) -> list[str] | None:
+    """The children of a discriminator (shapes ``mine``) that a partial state (``theirs``) leaves
+    out, when ``theirs`` is exactly some of its children; else None."""
+    def children(shapes: dict[str, tuple]) -> set[str]:
+        return {k.split(".", 1)[0] for k in shapes}
+
+    kept = children(theirs)
+    fresh = sorted(children(mine) - kept)
+    if not fresh or {k: v for k, v in mine.items() if k.split(".", 1)[0] in kept} != theirs:
+        return None
+    return fresh
+
+
+def _load_rest(G: "torch.nn.Module", rest: dict[str, "torch.Tensor"], path: Path) -> None:
+    """Load a state's ``G.`` entries into ``G``; ``ValueError`` when they do not fit it."""
+    own = _shapes(G.state_dict())
+    bad = [k for k, v in _shapes(rest).items() if own.get(k) != v]
+    if bad:
+        raise ValueError(f"{path}: its generator part {bad[0]} does not fit this run's generator")
+    G.load_state_dict(rest, strict=False)
 
 
 def _load_generator(G: "torch.nn.Module", path: Path) -> str:

@@ -86,23 +86,13 @@ def _patch_rows(x: Tensor, stride: int) -> Tensor:
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
 
-def _swd(a: Tensor, b: Tensor, proj: Tensor) -> Tensor:
-    """Mean 1-D Wasserstein-1 distance over the ``proj`` directions; ``b`` resampled to ``a``'s count."""
-    pa, _ = torch.sort(a @ proj, dim=0)
-    pb, _ = torch.sort(b @ proj, dim=0)
-    if pb.shape[0] != pa.shape[0]:  # quantiles of b at a's ranks
-        idx = torch.linspace(0, pb.shape[0] - 1, pa.shape[0], device=pb.device).round().long()
-        pb = pb[idx]
-    return (pa - pb).abs().mean()
-
-
 def patch_swd_loss(fake: Tensor, style: Tensor, projections: int = 32, stride: int = 4,
                    generator: torch.Generator | None = None) -> Tensor:
     """Sliced Wasserstein distance between 8x8 patches of ``fake`` and of ``style`` (RGB batches in
     [0, 1], any sizes): RGB patches plus band-pass luminance patches, at full and half resolution,
     along ``projections`` random unit directions per kind (drawn from ``generator``). Differentiable
     in ``fake``; ``style`` is treated as a constant."""
-    from gantools_stylize.metrics import band_pass
+    from gantools_stylize.metrics import band_pass, swd
 
     fake, style = fake.float(), style.detach().float()
     total = fake.new_zeros(())
@@ -112,7 +102,7 @@ def patch_swd_loss(fake: Tensor, style: Tensor, projections: int = 32, stride: i
         for a, b in ((fake, style), (band_pass(fake), band_pass(style))):
             pa, pb = _patch_rows(a, stride), _patch_rows(b, stride)
             proj = torch.randn(pa.shape[1], projections, generator=generator).to(fake.device)
-            total = total + _swd(pa, pb, proj / proj.norm(dim=0, keepdim=True))
+            total = total + swd(pa, pb, proj / proj.norm(dim=0, keepdim=True))
     return total / 4
 
 

@@ -6,6 +6,8 @@
   side 256 and 128. ``kind="color"`` uses RGB patches; ``kind="texture"`` band-pass luminance
   patches (luminance minus its Gaussian blur, sigma 2), which global colour matching cannot
   change much.
+* :func:`swd`: the differentiable core of both (also the training loss
+  :func:`gantools_stylize.losses.patch_swd_loss`).
 * :func:`style_ratio`: distance(output, style) / distance(input, style): below 1 means the output
   moved towards the style.
 * :func:`pooled_ratio`: the same ratio for a whole set (all outputs' patches vs all inputs'
@@ -98,14 +100,23 @@ def projections(dim: int, n: int = PROJECTIONS, seed: int = 0) -> Tensor:
     return p / p.norm(dim=0, keepdim=True)
 
 
+def swd(a: Tensor, b: Tensor, proj: Tensor) -> Tensor:
+    """Mean over the ``proj`` columns (unit directions, ``(D, P)``) of the 1-D Wasserstein-1
+    distance between the rows of ``a`` ``(N, D)`` and ``b`` ``(M, D)``; when ``M != N``, ``b``'s
+    sorted projections are resampled at ``a``'s ranks. Differentiable (the training loss uses it)."""
+    pa, _ = torch.sort(a @ proj, dim=0)
+    pb, _ = torch.sort(b @ proj, dim=0)
+    if pb.shape[0] != pa.shape[0]:  # quantiles of b at a's ranks
+        idx = torch.linspace(0, pb.shape[0] - 1, pa.shape[0], device=pb.device).round().long()
+        pb = pb[idx]
+    return (pa - pb).abs().mean()
+
+
 def sliced_wasserstein(a: Tensor, b: Tensor, proj: Tensor) -> float:
-    """Mean over projections of the 1-D Wasserstein-1 distance between ``a`` and ``b``
-    (``(N, D)`` each, same N)."""
+    """:func:`swd` in float64 of two patch sets of the same shape ``(N, D)`` (the metric)."""
     if a.shape != b.shape:
         raise ValueError(f"patch sets must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    pa, _ = torch.sort(a.double() @ proj.double(), dim=0)
-    pb, _ = torch.sort(b.double() @ proj.double(), dim=0)
-    return float((pa - pb).abs().mean())
+    return float(swd(a.double(), b.double(), proj.double()))
 
 
 def style_distance(images: Sequence[Tensor], style: Sequence[Tensor], kind: str, seed: int = 0) -> float:
@@ -143,4 +154,4 @@ def pooled_ratio(originals: Sequence[Tensor], outputs: Sequence[Tensor], style: 
 
 
 __all__ = ["KINDS", "POOLED_PATCHES", "POOLED_SEEDS", "band_pass", "content_ssim", "patches", "pooled_ratio",
-           "projections", "sliced_wasserstein", "style_distance", "style_ratio"]
+           "projections", "sliced_wasserstein", "style_distance", "style_ratio", "swd"]
