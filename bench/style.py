@@ -321,7 +321,7 @@ def markdown(results: list[Result], args: argparse.Namespace) -> str:
             r = res.model.reference
             lines.append(f"| {res.model.label} | floor | {r.label} | - | - | {fmt(r.color)} | {fmt(r.texture)} "
                          f"| {fmt(r.pooled_color)} | {fmt(r.pooled_texture)} | |")
-    lines += ["", "## Speed (item 4)", ""]
+    lines += ["", "## Speed", ""]
     speeds = [(res.model.label, row) for res in results for row in res.rows.values() if row.mp_fp32 is not None]
     if speeds:
         lines += ["| style | MP/s fp32 | MP/s bf16 |", "|---|---|---|"]
