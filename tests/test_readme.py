@@ -27,7 +27,7 @@ CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"
 
 #: README text -> the reduced command the test runs (training for 2 steps, small sizes)
 REDUCED = {
-    "--time 45m": "--steps 2 --crop 32 --batch-size 2 --sample-size 32",
+    "--time 30m": "--steps 2 --crop 32 --batch-size 2 --sample-size 32",
     "--time 3h": "--steps 2 --batch-size 2",
     "--out runs/sr --resume --time 2h": "--out runs/sr --resume --steps 3",
     "--scale 4 --time 2h": "--scale 4 --steps 2 --batch-size 2 --patch 8",
