@@ -136,7 +136,7 @@ def find_style(source: str) -> list[Path]:
 
 
 def models_from_args(args: argparse.Namespace) -> list[Model]:
-    from gantools.checkpoint import read_state_dict
+    from gantools.checkpoint import peek_metadata, read_state_dict
 
     if args.weights:
         out = []
@@ -148,7 +148,7 @@ def models_from_args(args: argparse.Namespace) -> list[Model]:
     from gantools.weights import shipped
 
     models = [Model(m.name, {"style": m.name}, str(m.extra.get("source", "")), str(m.extra.get("mode", "painting")),
-                    meta={**read_state_dict(m.path)[1], **{k: str(m.extra[k]) for k in ("steps", "images_seen") if k in m.extra}})
+                    meta={**(peek_metadata(m.path) or {}), **{k: str(m.extra[k]) for k in ("steps", "images_seen") if k in m.extra}})
               for m in shipped("stylize")]
     if not models:
         raise SystemExit("error: no shipped styles yet; benchmark exports with --weights FILE")

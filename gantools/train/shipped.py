@@ -136,14 +136,24 @@ def read_state(path: str | Path) -> TrainState:
     return TrainState(part(D_PREFIX), part(G_PREFIX), meta)
 
 
+def _child(key: str) -> str:
+    """The child module a state-dict key belongs to (``"painting"`` of ``"painting.net.0.weight"``)."""
+    return key.split(".", 1)[0]
+
+
+def _under(state: dict[str, Any], children: set[str] | list[str]) -> dict[str, Any]:
+    """The entries of ``state`` that belong to ``children``."""
+    return {k: v for k, v in state.items() if _child(k) in children}
+
+
 def keep_parts(d_state: dict[str, "torch.Tensor"], parts: list[str]) -> dict[str, "torch.Tensor"]:
     """The entries of ``d_state`` under the children ``parts`` (e.g. ``["painting"]`` of a
     discriminator pair). ``ValueError`` naming the children there are when one has no entries."""
-    children = sorted({k.split(".", 1)[0] for k in d_state if "." in k})
+    children = sorted({_child(k) for k in d_state if "." in k})
     for p in parts:
         if p not in children:
             raise ValueError(f"the discriminator has no part {p!r} (its parts: {', '.join(children) or 'none'})")
-    return {k: v for k, v in d_state.items() if k.split(".", 1)[0] in parts}
+    return _under(d_state, parts)
 
 
 def run_state(export: str | Path, export_state: dict[str, "torch.Tensor"], export_meta: dict[str, str],
@@ -189,7 +199,7 @@ def _generator_rest(ema: dict[str, "torch.Tensor"], export_state: dict[str, "tor
     the ``ab`` half of a generator pair; see :func:`_load_generator`); None when it is neither."""
     import torch
 
-    prefixes = [""] + sorted({k.split(".", 1)[0] + "." for k in ema if "." in k})
+    prefixes = [""] + sorted({_child(k) + "." for k in ema if "." in k})
     for p in prefixes:
         part = {k[len(p):]: v for k, v in ema.items() if k.startswith(p)}
         if set(part) == set(export_state):
@@ -308,12 +318,9 @@ def start_from(task: "TrainTask", ref: str, G: "torch.nn.Module", D: "torch.nn.M
 def _fresh_children(mine: dict[str, tuple], theirs: dict[str, tuple]) -> list[str] | None:
     """The children of a discriminator (shapes ``mine``) that a partial state (``theirs``) leaves
     out, when ``theirs`` is exactly some of its children; else None."""
-    def children(shapes: dict[str, tuple]) -> set[str]:
-        return {k.split(".", 1)[0] for k in shapes}
-
-    kept = children(theirs)
-    fresh = sorted(children(mine) - kept)
-    if not fresh or {k: v for k, v in mine.items() if k.split(".", 1)[0] in kept} != theirs:
+    kept = {_child(k) for k in theirs}
+    fresh = sorted({_child(k) for k in mine} - kept)
+    if not fresh or _under(mine, kept) != theirs:
         return None
     return fresh
 
