@@ -7,6 +7,7 @@ the run's own checkpoint tensors rounded to float16, the state's storage type.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -51,7 +52,7 @@ def run(tmp_path_factory, data) -> Path:
     """A finished 2-step run with a non-default adversarial loss; checkpoints of steps 1 and 2."""
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = make_config("stylize", out=str(out), steps=2, threads=1, workers=1, batch_size=2, seed=3, adv_loss="hinge",
-                      checkpoint_every=1, keep=0, sample_every=100,
+                      checkpoint_every=1, keep=0, sample_every=100, command="gantools train stylize --out run",
                       task_options={**data, **TINY, "style_name": NAME, "w_content": 0.5})
     assert run_training(cfg, log=lambda m: None).step == 2
     return out
@@ -158,7 +159,8 @@ def test_fresh_d_trains_alone_first_and_ship_extends_the_history(run, wdir, data
 
     out = tmp_path / "warm"
     cfg = make_config("stylize", out=str(out), steps=3, threads=1, workers=1, batch_size=2, init=NAME, d_warmup=2,
-                      checkpoint_every=1, keep=0, sample_every=100, task_options={**data, **TINY})
+                      checkpoint_every=1, keep=0, sample_every=100, task_options={**data, **TINY},
+                      command="gantools train stylize --init x --out warm")
     run_training(cfg, log=lambda m: None)
     c1, c2, c3 = (RunDir(out).load_checkpoint(out / "checkpoints" / f"ckpt-{i:08d}.pt") for i in (1, 2, 3))
     for c in (c1, c2):
@@ -171,6 +173,13 @@ def test_fresh_d_trains_alone_first_and_ship_extends_the_history(run, wdir, data
     entry = _ship(out, wdir, export=out / "export.safetensors", force=True)  # continued: one history
     assert (entry["steps"], entry["images_seen"]) == (2 + 3, 2 * 2 + 3 * 2) and entry["command"].count(" && ") == 1
     assert entry["state"] and read_state(wdir / entry["state"]).meta["steps"] == "3"
+
+    # the same run, resumed and shipped again: its 5 steps replace its 3 in the history, not add to them
+    more = dataclasses.replace(cfg, steps=5, command="gantools train stylize --out warm --resume")
+    run_training(more, resume=True, log=lambda m: None)
+    again = _ship(out, wdir, export=out / "export.safetensors", force=True)
+    assert (again["steps"], again["images_seen"]) == (2 + 5, 2 * 2 + 5 * 2)
+    assert again["command"] == f"{entry['command']} && gantools train stylize --out warm --resume"
 
 
 def test_init_with_state_not_installed_says_d_starts_fresh(run, wdir, data, tmp_path) -> None:

@@ -23,7 +23,8 @@ A forced replacement without a state removes the old model's state file.
 
 A run that continued the model it replaces (``--init NAME``, or ``--init`` of that model's
 file) extends its history: the entry's ``command`` is the old command, ``&&``, the new one, and
-its ``steps`` and ``images_seen`` are the sums.
+its ``steps`` and ``images_seen`` are the sums (``run_steps`` / ``run_images_seen`` keep the
+run's own part, so shipping the same run again after more training replaces that part).
 """
 
 from __future__ import annotations
@@ -151,15 +152,30 @@ def ship(export: str | Path, *, name: str, file: str, terms: str, dataset: str |
     else:
         state_dest.unlink(missing_ok=True)  # (force) the replaced model's state does not fit the new one
     if previous is not None:  # this run continued the replaced model: one history
-        entry["command"] = f"{previous.get('command', '')} && {entry['command']}"
-        entry["steps"] = int(previous.get("steps", 0)) + int(meta.get("steps", 0))
-        entry["images_seen"] = int(previous.get("images_seen", 0)) + int(meta.get("images_seen", 0))
+        command, steps, images = _history_before(previous, meta)
+        entry["command"] = f"{command} && {entry['command']}" if command else entry["command"]
+        entry.update(steps=steps + entry["steps"], images_seen=images + entry["images_seen"],
+                     run_steps=entry["steps"], run_images_seen=entry["images_seen"])
     models = [b for b in models if not _clashes(b, task=meta["task"], name=name, scale=scale, file=file)]
     models.append("".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items()))
     text = SEPARATOR.join([head.rstrip("\n") + "\n", *[m.rstrip("\n") + "\n" for m in models]])
     write_atomic(manifest, text.encode())
     cached_manifest.cache_clear()
     return entry
+
+
+def _history_before(previous: dict, meta: dict[str, str]) -> tuple[str, int, int]:
+    """``(command, steps, images_seen)`` of the replaced model before the export's run. When the
+    replaced model is an earlier export of this same run (its history holds the run's first
+    command and records ``run_steps``), that part is dropped, so shipping a run again after more
+    training counts its steps once."""
+    command, steps, images = previous.get("command", ""), int(previous.get("steps", 0)), int(previous.get("images_seen", 0))
+    first = meta.get("command", "").split(" && ")[0]
+    at = command.rfind(first) if first else -1
+    if at < 0 or "run_steps" not in previous:
+        return command, steps, images
+    return (command[:at].removesuffix(" && "), steps - int(previous["run_steps"]),
+            images - int(previous.get("run_images_seen", 0)))
 
 
 def _continued(meta: dict[str, str], models: list[str], *, task: str, name: str, scale: object) -> dict | None:
