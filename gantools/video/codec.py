@@ -316,7 +316,8 @@ def rotation_matrix(frame: Any, stream: Any = None) -> list[int] | None:
     """The display matrix (9 ints, FFmpeg's layout) of ``frame``'s side data, else from the
     stream's legacy ``rotate`` tag; ``None`` when there is none."""
     side = frame.side_data
-    for item in side:  # iterating gives the entries (its Mapping views do not work)
+    for entry in side:  # PyAV 18.1.0 iterates the entries, >= 18.1.1 their types (a real Mapping)
+        item = entry if hasattr(entry, "type") else side[entry]
         if getattr(getattr(item, "type", None), "name", "") == "DISPLAYMATRIX":
             raw = bytes(item)
             if len(raw) == 36:
