@@ -170,11 +170,11 @@ def _history_before(previous: dict, meta: dict[str, str]) -> tuple[str, int, int
     command and records ``run_steps``), that part is dropped, so shipping a run again after more
     training counts its steps once."""
     command, steps, images = previous.get("command", ""), int(previous.get("steps", 0)), int(previous.get("images_seen", 0))
-    first = meta.get("command", "").split(" && ")[0]
-    at = command.rfind(first) if first else -1
-    if at < 0 or "run_steps" not in previous:
+    parts, first = command.split(" && "), meta.get("command", "").split(" && ")[0]
+    if not first or first not in parts or "run_steps" not in previous:
         return command, steps, images
-    return (command[:at].removesuffix(" && "), steps - int(previous["run_steps"]),
+    at = len(parts) - 1 - parts[::-1].index(first)  # the last invocation with this run's first command
+    return (" && ".join(parts[:at]), steps - int(previous["run_steps"]),
             images - int(previous.get("run_images_seen", 0)))
 
 
