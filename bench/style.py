@@ -141,7 +141,7 @@ def models_from_args(args: argparse.Namespace) -> list[Model]:
     if args.weights:
         out = []
         for w in args.weights:
-            _, meta = read_state_dict(w)
+            meta = peek_metadata(w) or read_state_dict(w)[1]  # the header only, for a safetensors export
             label = f"{meta.get('style', Path(w).stem)} ({Path(w).name})"
             out.append(Model(label, {"weights": w}, meta.get("source", ""), meta.get("mode", "?"), meta=meta))
         return out
