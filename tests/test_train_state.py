@@ -287,3 +287,38 @@ def test_a_domain_style_ships_its_painting_d_and_reverse_generator(data, wdir, t
     assert not any(torch.equal(D[k], ckpt["D"][k]) for k in D if k.startswith("photo.") and D[k].numel() > 1)
     assert trainer.config.d_warmup == AUTO_D_WARMUP
     assert any("part(s) photo: not shipped, they start fresh" in line for line in logs), logs
+
+
+def test_a_narrower_facegan_export_widens_with_the_same_images(tmp_path) -> None:
+    """``--init`` of a run with wider --channel-base/--channel-max: the narrower generator is grown
+    (new channels zero into the old ones), its images unchanged, and the new channels get
+    gradients; another mapping (w_dim) is still a one-line error."""
+    from gantools.nn.facegan import FaceGenerator
+    from gantools.train.export import export_generator
+    from gantools.train.shipped import _load_generator
+
+    narrow_cfg = {"resolution": 32, "channel_base": 256, "channel_max": 32, "w_dim": 64, "z_dim": 32,
+                  "mapping_layers": 2, "embed_dim": 16}
+    torch.manual_seed(0)
+    narrow = FaceGenerator(**narrow_cfg).eval()
+    with torch.no_grad():  # biases and noise strengths start at 0: make them count
+        for name, p in narrow.named_parameters():
+            if name.endswith("bias") or name.endswith("noise_strength"):
+                p.normal_(0, 0.3)
+    path = export_generator(tmp_path / "narrow.safetensors", narrow, "facegan", narrow_cfg, {"task": "faces"})
+    wide = FaceGenerator(**{**narrow_cfg, "channel_base": 512, "channel_max": 48})
+    lines: list[str] = []
+    assert _load_generator(wide, path, lines.append) == ""
+    assert len(lines) == 1 and "widened" in lines[0]
+    z, age, gender = torch.randn(3, 32), torch.tensor([0, 4, 8]), torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        want = narrow(z, age, gender)
+        got = wide.eval()(z, age, gender)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert wide.synthesis.convs[-1].weight.shape[0] == 16 and narrow.synthesis.convs[-1].weight.shape[0] == 8
+    wide.train()(z, age, gender).square().mean().backward()
+    # the zero weights (old outputs from new inputs, toRGB's new columns) learn from the first step
+    assert wide.synthesis.convs[-1].weight.grad[:8, 8:].abs().sum() > 0
+    assert wide.synthesis.torgbs[-1].weight.grad[:, 8:].abs().sum() > 0
+    with pytest.raises(ValueError, match="do not fit"):
+        _load_generator(FaceGenerator(**{**narrow_cfg, "w_dim": 96}), path, lines.append)

@@ -303,6 +303,10 @@ class FaceGenerator(nn.Module):
     def _noise_mode(self, noise_mode: str | None) -> str:
         return noise_mode or ("random" if self.training else "const")
 
+    def widened_state(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """A narrower generator's ``state`` as this one's, same images (:func:`widen_generator_state`)."""
+        return widen_generator_state(state, self)
+
     def forward(self, z: Tensor, age: Tensor, gender: Tensor, truncation: float = 1.0,
                 center: Tensor | None = None, noise_mode: str | None = None) -> Tensor:
         w = self.mapping(z, age, gender)
@@ -310,6 +314,43 @@ class FaceGenerator(nn.Module):
             c = self.mapping.w_avg if center is None else center
             w = c.to(w.dtype).lerp(w, truncation)
         return self.synthesis(w, self._noise_mode(noise_mode))
+
+
+_CONV_WEIGHT = re.compile(r"synthesis\.convs\.\d+\.weight")
+_RGB_WEIGHT = re.compile(r"synthesis\.torgbs\.\d+\.weight")
+
+
+def widen_generator_state(state: Mapping[str, Tensor], G: FaceGenerator) -> dict[str, Tensor]:
+    """``state`` of a narrower :class:`FaceGenerator` as a state dict of ``G`` with the same images.
+
+    ``G`` may differ from ``state``'s generator only in its widths (``channel_base`` /
+    ``channel_max``), each at least the old one. Old tensors fill the leading slices; the new
+    channels keep ``G``'s own initialisation (random convs and styles) except their weights into
+    old channels, which are zero: a modulated conv's old outputs then see only old inputs (its
+    demodulation cancels the changed equalised-lr gain), and each toRGB's old columns are scaled
+    by ``sqrt(new / old)`` to cancel its gain (no demodulation there). So the widened generator
+    computes the same images, and the new channels learn from there (Net2Net-style growth).
+    ``ValueError`` (one line) for any other difference.
+    """
+    out = {}
+    for key, init in G.state_dict().items():
+        if key not in state:
+            raise ValueError(f"facegan: the narrower generator has no {key}")
+        old = state[key].to(init.dtype)
+        if old.shape == init.shape:
+            out[key] = old.clone()
+            continue
+        if old.dim() != init.dim() or any(o > n for o, n in zip(old.shape, init.shape)) or key.startswith("mapping."):
+            raise ValueError(f"facegan: {key} {list(old.shape)} cannot widen to {list(init.shape)}")
+        new = init.clone()
+        if _RGB_WEIGHT.fullmatch(key):
+            old = old * math.sqrt(init.shape[1] / old.shape[1])
+            new[:, old.shape[1]:] = 0
+        elif _CONV_WEIGHT.fullmatch(key):
+            new[: old.shape[0], old.shape[1]:] = 0
+        new[tuple(slice(0, n) for n in old.shape)] = old
+        out[key] = new
+    return out
 
 
 @register_arch
@@ -495,5 +536,5 @@ class FaceDiscriminatorArch(Architecture):
 
 __all__ = [
     "UNKNOWN", "FaceDiscriminator", "FaceGenerator", "MappingNetwork", "ModulatedConv", "SynthesisNetwork",
-    "channels_for", "minibatch_stddev",
+    "channels_for", "minibatch_stddev", "widen_generator_state",
 ]

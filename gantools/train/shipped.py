@@ -279,7 +279,7 @@ def start_from(task: "TrainTask", ref: str, G: "torch.nn.Module", D: "torch.nn.M
     Logs one line per network. ``ValueError`` (one line) when the weights or the state do not fit.
     """
     src = resolve_init(task.config.task, ref, task.opts)
-    part = _load_generator(G, src.weights)
+    part = _load_generator(G, src.weights, log)
     state = read_state(src.state) if src.state is not None else None
     if part and state is not None and state.g:
         _load_rest(G, state.g, src.state)
@@ -334,9 +334,10 @@ def _load_rest(G: "torch.nn.Module", rest: dict[str, "torch.Tensor"], path: Path
     G.load_state_dict(rest, strict=False)
 
 
-def _load_generator(G: "torch.nn.Module", path: Path) -> str:
-    """Load ``path`` into ``G``, else into the one child of ``G`` it fits (e.g. ``ab`` of a generator
-    pair, from a slimmed export); returns that child's name ("" for all of ``G``)."""
+def _load_generator(G: "torch.nn.Module", path: Path, log: Callable[[str], None] = print) -> str:
+    """Load ``path`` into ``G``, else widened into ``G`` (a narrower generator of its architecture,
+    see :func:`_widen`), else into the one child of ``G`` it fits (e.g. ``ab`` of a generator pair,
+    from a slimmed export); returns that child's name ("" for all of ``G``)."""
     from gantools.checkpoint import read_state_dict
     from gantools.train.export import load_generator_weights
 
@@ -344,12 +345,30 @@ def _load_generator(G: "torch.nn.Module", path: Path) -> str:
         load_generator_weights(G, path)
         return ""
     except ValueError:
-        keys = read_state_dict(path)[0].keys()
+        state = read_state_dict(path)[0]
+        if _widen(G, state, path, log):
+            return ""
+        keys = state.keys()
         for name, child in G.named_children():
             if child.state_dict().keys() == keys:
                 load_generator_weights(child, path)
                 return name
         raise
+
+
+def _widen(G: "torch.nn.Module", state: dict[str, "torch.Tensor"], path: Path, log: Callable[[str], None]) -> bool:
+    """Load a narrower generator's ``state`` into ``G`` when ``G``'s architecture can widen it with
+    the same images (a ``widened_state`` method, e.g. FaceGAN's); False when it cannot."""
+    widen = getattr(G, "widened_state", None)
+    if widen is None:
+        return False
+    try:
+        G.load_state_dict(widen({k: v.float() if v.is_floating_point() else v for k, v in state.items()}))
+    except ValueError:
+        return False
+    log(f"{path}: a narrower generator, widened to this run's widths (the new channels start with zero "
+        "weights into the old ones: the same images)")
+    return True
 
 
 def _shapes(state: dict[str, "torch.Tensor"]) -> dict[str, tuple[int, ...]]:
