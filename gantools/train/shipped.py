@@ -22,8 +22,8 @@ training needs besides the generator:
   state; without one, the options recorded in the generator's export metadata, and for older
   exports its manifest keys that are task options: ``scale``, ``mode``, ``resolution``); given
   flags win.
-* :func:`start_from` (used by the engine): loads the generator (with the state's ``G.`` parts)
-  and, when the shipped model has a state, the discriminator (cast to float32). No state, or only
+* :func:`start_from` (used by the engine): loads the generator (with the state's ``G.`` parts;
+  a narrower generator is widened when its architecture can keep its images, e.g. FaceGAN) and, when the shipped model has a state, the discriminator (cast to float32). No state, or only
   some of D's children in it: a one-line notice that D (or those children) starts fresh (the
   engine then trains D alone for its first steps, ``--d-warmup``).
   A state whose D does not fit the task's D (the task's ``build_discriminator`` with other
