@@ -320,5 +320,8 @@ def test_a_narrower_facegan_export_widens_with_the_same_images(tmp_path) -> None
     # the zero weights (old outputs from new inputs, toRGB's new columns) learn from the first step
     assert wide.synthesis.convs[-1].weight.grad[:8, 8:].abs().sum() > 0
     assert wide.synthesis.torgbs[-1].weight.grad[:, 8:].abs().sum() > 0
-    with pytest.raises(ValueError, match="do not fit"):
-        _load_generator(FaceGenerator(**{**narrow_cfg, "w_dim": 96}), path, lines.append)
+    for other in ({"w_dim": 96}, {"resolution": 64}):  # another mapping; more layers than the file
+        with pytest.raises(ValueError, match="do not fit"):
+            _load_generator(FaceGenerator(**{**narrow_cfg, **other}), path, lines.append)
+    with pytest.raises(ValueError, match=r"has synthesis\.convs\.7\..*, this one does not"):  # a 64 px file
+        FaceGenerator(**narrow_cfg).widened_state(FaceGenerator(**{**narrow_cfg, "resolution": 64}).state_dict())

@@ -332,8 +332,12 @@ def widen_generator_state(state: Mapping[str, Tensor], G: FaceGenerator) -> dict
     computes the same images, and the new channels learn from there (Net2Net-style growth).
     ``ValueError`` (one line) for any other difference.
     """
+    own = G.state_dict()
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise ValueError(f"facegan: the narrower generator has {extra[0]}, this one does not (another resolution?)")
     out = {}
-    for key, init in G.state_dict().items():
+    for key, init in own.items():
         if key not in state:
             raise ValueError(f"facegan: the narrower generator has no {key}")
         old = state[key].to(init.dtype)

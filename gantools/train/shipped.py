@@ -23,7 +23,8 @@ training needs besides the generator:
   exports its manifest keys that are task options: ``scale``, ``mode``, ``resolution``); given
   flags win.
 * :func:`start_from` (used by the engine): loads the generator (with the state's ``G.`` parts;
-  a narrower generator is widened when its architecture can keep its images, e.g. FaceGAN) and, when the shipped model has a state, the discriminator (cast to float32). No state, or only
+  a narrower generator is widened when its architecture can keep its images, e.g. FaceGAN) and,
+  when the shipped model has a state, the discriminator (cast to float32). No state, or only
   some of D's children in it: a one-line notice that D (or those children) starts fresh (the
   engine then trains D alone for its first steps, ``--d-warmup``).
   A state whose D does not fit the task's D (the task's ``build_discriminator`` with other
