@@ -61,13 +61,18 @@ def read_export(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return state, meta
 
 
+def float32_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its floating-point tensors as float32 (others as they are)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def load_generator_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load weights (a gantools export or a third-party checkpoint) into ``model``, strictly."""
     from gantools.checkpoint import read_state_dict
 
     state, _ = read_state_dict(path)
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model.load_state_dict(float32_state(state))
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ValueError(f"{path}: weights do not fit this architecture ({first})") from None

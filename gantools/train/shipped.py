@@ -127,12 +127,13 @@ def read_state(path: str | Path) -> TrainState:
     """A state file's tensors (floats as float32) and metadata."""
     from safetensors.torch import load_file
 
+    from gantools.train.export import float32_state
+
     meta = read_state_meta(path)
     tensors = load_file(str(path))
 
     def part(prefix: str) -> dict[str, "torch.Tensor"]:
-        return {k[len(prefix):]: (v.float() if v.is_floating_point() else v)
-                for k, v in tensors.items() if k.startswith(prefix)}
+        return float32_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
     return TrainState(part(D_PREFIX), part(G_PREFIX), meta)
 
@@ -360,11 +361,13 @@ def _load_generator(G: "torch.nn.Module", path: Path, log: Callable[[str], None]
 def _widen(G: "torch.nn.Module", state: dict[str, "torch.Tensor"], path: Path, log: Callable[[str], None]) -> bool:
     """Load a narrower generator's ``state`` into ``G`` when ``G``'s architecture can widen it with
     the same images (a ``widened_state`` method, e.g. FaceGAN's); False when it cannot."""
+    from gantools.train.export import float32_state
+
     widen = getattr(G, "widened_state", None)
     if widen is None:
         return False
     try:
-        G.load_state_dict(widen({k: v.float() if v.is_floating_point() else v for k, v in state.items()}))
+        G.load_state_dict(widen(float32_state(state)))
     except ValueError:
         return False
     log(f"{path}: a narrower generator, widened to this run's widths (the new channels start with zero "
